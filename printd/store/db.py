@@ -55,34 +55,40 @@ def _check_existing(path: Path) -> None:
         raise StoreCorrupt(f"{path} is not a SQLite database; printd will not overwrite it")
 
 
-def open_database(path: Path) -> sqlite3.Connection:
-    """Open (creating if new) and migrate the database at ``path``."""
-    _check_existing(path)
+def _inspect_read_only(path: Path) -> None:
+    """Judge an existing file without writing a byte to it."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
     try:
-        conn = connect(path)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if app_id != APPLICATION_ID:
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if app_id != 0 or tables:
-                conn.close()
-                raise StoreCorrupt(
-                    f"{path} is a SQLite database but not printd's "
-                    f"(application_id {app_id:#x}); printd will not touch it"
-                )
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != APPLICATION_ID and (app_id != 0 or tables):
+            raise StoreCorrupt(
+                f"{path} is a SQLite database but not printd's "
+                f"(application_id {app_id:#x}); printd will not touch it"
+            )
         if version > len(MIGRATIONS):
-            conn.close()
             raise StoreError(
                 f"{path} has schema version {version}, newer than this printd knows "
                 f"({len(MIGRATIONS)}); upgrade printd"
             )
-        if version > 0:
-            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if problem != "ok":
-                conn.close()
-                raise StoreCorrupt(f"{path} is damaged ({problem}); restore it from a backup")
+        problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if problem != "ok":
+            raise StoreCorrupt(f"{path} is damaged ({problem}); restore it from a backup")
+    finally:
+        conn.close()
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open (creating if new) and migrate the database at ``path``."""
+    _check_existing(path)
+    try:
+        if path.exists() and path.stat().st_size > 0:
+            _inspect_read_only(path)
+        conn = connect(path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
         _migrate(conn, version)
         return conn
     except sqlite3.DatabaseError as exc:

@@ -16,7 +16,7 @@ import csv
 import enum
 import hashlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -218,6 +218,9 @@ class Ledger:
         """Append events to the chain and apply them to the blanks projection."""
         if not events:
             return
+        by = clean_text(by, "name", 100)
+        if not by.strip():
+            raise LedgerError("every ledger event needs a name (--by)")
         head = conn.execute(
             "SELECT value FROM meta WHERE key IN ('ledger_head_seq', 'ledger_head_hash') "
             "ORDER BY key DESC"
@@ -592,7 +595,7 @@ class Ledger:
 
     def count(
         self,
-        counted: dict[str, Sequence[str]],
+        counted: Mapping[str, Sequence[str]],
         by: str,
         *,
         apply: bool = True,
@@ -801,6 +804,26 @@ class Ledger:
             "SELECT * FROM ledger WHERE serial = ? ORDER BY seq", (serial,)
         ).fetchall()
         return [LedgerEvent.from_row(r) for r in rows]
+
+    def job_blanks(
+        self, job_id: str, conn: sqlite3.Connection | None = None
+    ) -> list[dict[str, str]]:
+        """Every blank issued to or spoiled for a job, with the reason of each spoil."""
+        rows = (conn or self._conn).execute(
+            "SELECT serial, kind, reason, detail, printer FROM ledger WHERE job_id = ? "
+            "AND kind IN ('issue', 'spoil') ORDER BY seq",
+            (job_id,),
+        )
+        return [
+            {
+                "serial": r[0],
+                "outcome": "issued" if r[1] == "issue" else "spoiled",
+                "reason": r[2],
+                "detail": r[3],
+                "printer": r[4],
+            }
+            for r in rows
+        ]
 
     def blank(self, serial: str) -> sqlite3.Row | None:
         return self._conn.execute(  # type: ignore[no-any-return]

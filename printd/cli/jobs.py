@@ -1,0 +1,143 @@
+"""`printd jobs`: see and steer print jobs."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from printd import reports
+from printd.cli.common import (
+    AppContext,
+    by_option,
+    fail,
+    json_option,
+    pass_app,
+    print_json,
+    refusals,
+)
+from printd.store import JobRecord, JobState
+from printd.store.clock import stamp
+
+
+def _job_dict(job: JobRecord) -> dict[str, object]:
+    return {
+        "job_id": job.job_id,
+        "state": job.state.value,
+        "priority": job.priority,
+        "not_after": stamp(job.not_after),
+        "received_at": stamp(job.received_at),
+        "updated_at": stamp(job.updated_at),
+        "printer": job.printer,
+        "attempts": job.attempts,
+        "blank_serial": job.blank_serial,
+        "reason": job.reason,
+        "payload_kept": job.has_payload,
+    }
+
+
+@click.group()
+def jobs() -> None:
+    """Print jobs: list, inspect, cancel."""
+
+
+@jobs.command("list")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice([s.value for s in JobState]),
+    help="Only jobs in this state (repeatable).",
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+@pass_app
+@refusals
+def list_jobs(app: AppContext, states: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Jobs in queue order: urgent first, then oldest first."""
+    with app.store() as store:
+        found = store.jobs.listing(tuple(JobState(s) for s in states), limit=limit)
+        totals = store.jobs.count_by_state()
+    if as_json:
+        print_json({"jobs": [_job_dict(j) for j in found], "totals": totals})
+        return
+    table = Table(title="Jobs")
+    for column in ("job", "state", "priority", "printer", "attempts", "blank", "received"):
+        table.add_column(column)
+    for job in found:
+        table.add_row(
+            job.job_id,
+            job.state.value,
+            job.priority,
+            job.printer or "-",
+            str(job.attempts),
+            job.blank_serial or "-",
+            stamp(job.received_at),
+        )
+    app.console.print(table)
+    app.console.print(
+        "  ".join(f"{state}: {number:,}" for state, number in sorted(totals.items())) or "no jobs"
+    )
+
+
+@jobs.command()
+@click.argument("job_id")
+@json_option
+@pass_app
+@refusals
+def show(app: AppContext, job_id: str, as_json: bool) -> None:
+    """One job: its state, the blanks it used and its history."""
+    with app.store() as store:
+        job = store.jobs.get(job_id)
+        if job is None:
+            fail(f"no job {job_id}")
+        blanks = store.ledger.job_blanks(job_id)
+        history = store.jobs.history(job_id)
+    data = _job_dict(job) | {
+        "blanks": blanks,
+        "history": [
+            {
+                "at": h.at,
+                "state": h.to_state,
+                "printer": h.printer,
+                "blank_serial": h.blank_serial,
+                "note": h.note,
+            }
+            for h in history
+        ],
+    }
+    if as_json:
+        print_json(data)
+        return
+    app.console.print(f"job {job.job_id}: [bold]{job.state.value}[/bold] ({job.priority})")
+    for key in ("not_after", "received_at", "printer", "attempts", "blank_serial", "reason"):
+        if data[key] is not None:
+            app.console.print(f"  {key.replace('_', ' ')}: {data[key]}", markup=False)
+    if blanks:
+        app.console.print("  blanks:")
+        for blank in blanks:
+            why = f" ({blank['reason']} {blank['detail']})".rstrip() if blank["reason"] else ""
+            app.console.print(f"    {blank['serial']} {blank['outcome']}{why}", markup=False)
+    table = Table(title="history")
+    for column in ("when", "state", "printer", "blank", "note"):
+        table.add_column(column)
+    for h in history:
+        table.add_row(h.at, h.to_state, h.printer or "-", h.blank_serial or "-", h.note or "-")
+    app.console.print(table)
+
+
+@jobs.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--reason", default="cancelled by technician", help="Told to the registry.")
+@by_option
+@pass_app
+@refusals
+def cancel(app: AppContext, job_ids: tuple[str, ...], reason: str, by: str | None) -> None:
+    """Cancel queued jobs; the registry is told. A card already in a printer cannot be cancelled."""
+    who = app.operator(by)
+    with app.store() as store, store.transaction() as conn:
+        for job_id in job_ids:
+            store.jobs.transition(
+                conn, job_id, JobState.CANCELLED, who, expect=JobState.QUEUED, reason=reason
+            )
+            reports.result(store, conn, job_id, "cancelled", reason=reason)
+    app.console.print(f"cancelled {len(job_ids)} job(s)")

@@ -1,0 +1,203 @@
+"""Random sequences of every ledger operation, crashes included, keep the books."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from printd.store import LedgerError, Store
+from printd.store.ledger import SHELF, BlankState
+
+PRINTERS = ("p1", "p2")
+
+# A child process that starts a ledger operation and is SIGKILLed by its own
+# hand in the middle of the transaction, after some rows were written.
+CRASHER = r"""
+import os, signal, sys
+from pathlib import Path
+from printd.store import Store
+from printd.store.ledger import Ledger
+
+real_append = Ledger._append
+def append_then_die(self, conn, events, by):
+    real_append(self, conn, events, by)
+    os.kill(os.getpid(), signal.SIGKILL)
+Ledger._append = append_then_die
+
+store = Store.open(Path(sys.argv[1]), daemon=True)
+op = sys.argv[2]
+if op == "receive":
+    store.ledger.receive(sys.argv[3], sys.argv[4].split(","), "crasher")
+elif op == "load":
+    store.ledger.load(sys.argv[3], sys.argv[4].split(","), "crasher")
+elif op == "void":
+    store.ledger.void(sys.argv[4].split(","), "crasher")
+"""
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="ledger-sm-"))
+        self.store = Store.open(self.dir)
+        self.next_serial = 1
+        self.next_batch = 1
+        self.next_job = 1
+        # Our own model of where each blank is.
+        self.model: dict[str, str] = {}
+
+    def teardown(self) -> None:
+        self.store.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _serials(self, state: str, printer: str | None = None) -> list[str]:
+        rows = self.store.conn.execute(
+            "SELECT serial FROM blanks WHERE state = ? AND (? IS NULL OR printer = ?) "
+            "AND job_id IS NULL ORDER BY serial",
+            (state, printer, printer),
+        )
+        return [r[0] for r in rows]
+
+    @rule(size=st.integers(1, 30))
+    def receive(self, size: int) -> None:
+        serials = [f"S-{n:06d}" for n in range(self.next_serial, self.next_serial + size)]
+        self.store.ledger.receive(f"B{self.next_batch}", serials, "t")
+        self.next_batch += 1
+        self.next_serial += size
+        self.model.update(dict.fromkeys(serials, "in_stock"))
+
+    @rule(overlap=st.integers(1, 5))
+    def receive_overlapping_is_refused(self, overlap: int) -> None:
+        known = sorted(self.model)[:overlap]
+        if not known:
+            return
+        try:
+            self.store.ledger.receive(f"X{self.next_batch}", [*known, "NEW-1"], "t")
+        except LedgerError:
+            return
+        raise AssertionError("an overlapping batch was accepted")
+
+    @rule(printer=st.sampled_from(PRINTERS), n=st.integers(1, 10))
+    def load(self, printer: str, n: int) -> None:
+        serials = self._serials("in_stock")[:n]
+        if serials:
+            self.store.ledger.load(printer, serials, "t")
+            self.model.update(dict.fromkeys(serials, "loaded"))
+
+    @rule(printer=st.sampled_from(PRINTERS))
+    def unload_all(self, printer: str) -> None:
+        done = self.store.ledger.unload(printer, None, "t")
+        self.model.update(dict.fromkeys(done, "in_stock"))
+
+    @rule(printer=st.sampled_from(PRINTERS), outcome=st.sampled_from(["issue", "spoil", "release"]))
+    def print_one(self, printer: str, outcome: str) -> None:
+        if not self._serials("loaded", printer):
+            return
+        job_id = f"J{self.next_job}"
+        self.next_job += 1
+        with self.store.transaction() as conn:
+            self.store.jobs.accept(
+                conn,
+                job_id=job_id,
+                priority="normal",
+                not_after=datetime.now(UTC) + timedelta(days=1),
+                payload=b"{}",
+                content_hash="h",
+                key_id="k",
+            )
+            serial = self.store.ledger.reserve(conn, printer, job_id, "station")
+            if outcome == "issue":
+                self.store.ledger.issue(conn, serial, job_id, "station")
+                self.model[serial] = "issued"
+            elif outcome == "spoil":
+                self.store.ledger.spoil(serial, "print_error", "station", job_id=job_id, conn=conn)
+                self.model[serial] = "spoiled"
+            else:
+                self.store.ledger.release(conn, serial, "station")
+
+    @rule(n=st.integers(1, 5))
+    def void(self, n: int) -> None:
+        serials = self._serials("in_stock")[:n]
+        if serials:
+            self.store.ledger.void(serials, "t")
+            self.model.update(dict.fromkeys(serials, "voided"))
+
+    @rule(drop=st.integers(0, 3), data=st.data())
+    def count_shelf(self, drop: int, data: st.DataObject) -> None:
+        shelf = self._serials("in_stock") + self._serials("missing")
+        removed = shelf[:drop]
+        counted = shelf[drop:]
+        self.store.ledger.count({SHELF: counted}, "auditor")
+        for serial in counted:
+            self.model[serial] = "in_stock"
+        for serial in removed:
+            self.model[serial] = "missing"
+
+    @precondition(lambda self: self.crashes < 3)
+    @rule(op=st.sampled_from(["receive", "load", "void"]))
+    def crash_mid_transaction(self, op: str) -> None:
+        """A process killed inside a transaction leaves no trace of it."""
+        self.crashes += 1
+        self.store.close()
+        if op == "receive":
+            target, serials = f"C{self.next_batch}", [f"C-{self.next_serial:06d}"]
+            self.next_batch += 1
+            self.next_serial += 1
+        else:
+            target, serials = "p1", self._serials_raw("in_stock")[:3]
+            if not serials:
+                serials = ["none"]
+        proc = subprocess.run(
+            [sys.executable, "-c", CRASHER, str(self.dir), op, target, ",".join(serials)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        assert proc.returncode in (-9, 1), proc.stderr
+        self.store = Store.open(self.dir)
+
+    crashes = 0
+
+    def _serials_raw(self, state: str) -> list[str]:
+        return [s for s, where in sorted(self.model.items()) if where == state]
+
+    @invariant()
+    def books_balance(self) -> None:
+        rec = self.store.ledger.reconcile()
+        assert rec.balanced, rec.problems
+        assert rec.total.received == len(self.model)
+
+    @invariant()
+    def chain_is_intact(self) -> None:
+        result = self.store.ledger.verify()
+        assert result.ok, result.problem
+
+    @invariant()
+    def model_matches(self) -> None:
+        for state in BlankState:
+            assert set(self._serials_any(state.value)) == {
+                s for s, where in self.model.items() if where == state.value
+            }
+
+    def _serials_any(self, state: str) -> list[str]:
+        rows = self.store.conn.execute("SELECT serial FROM blanks WHERE state = ?", (state,))
+        return [r[0] for r in rows]
+
+
+LedgerMachine.TestCase.settings = settings(
+    max_examples=25,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestLedgerMachine = LedgerMachine.TestCase

@@ -1,0 +1,105 @@
+"""The database file: created, migrated, locked, and never overwritten when foreign."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from printd.store import Store, StoreCorrupt, StoreError, StoreLocked
+from printd.store.db import DB_NAME
+from printd.store.schema import MIGRATIONS
+
+
+def test_new_store_is_wal_with_full_sync_and_current_schema(tmp_path: Path) -> None:
+    """A fresh state directory gets a migrated WAL database."""
+    with Store.open(tmp_path) as store:
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # 2 = FULL
+        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_second_daemon_is_refused_while_the_first_holds_the_directory(tmp_path: Path) -> None:
+    """Two daemons can never open one state directory."""
+    first = Store.open(tmp_path, daemon=True)
+    try:
+        with pytest.raises(StoreLocked, match="another printd"):
+            Store.open(tmp_path, daemon=True)
+        # The technician's CLI still reads alongside the daemon.
+        with Store.open(tmp_path) as cli_view:
+            assert cli_view.jobs.count_by_state() == {}
+    finally:
+        first.close()
+    Store.open(tmp_path, daemon=True).close()
+
+
+def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
+    """A daemon killed with SIGKILL does not leave a stale lock behind."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, sys; from pathlib import Path; from printd.store import Store;"
+        f"Store.open(Path({str(tmp_path)!r}), daemon=True); print('locked', flush=True);"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "locked" in proc.stdout
+    assert proc.returncode == -9
+    Store.open(tmp_path, daemon=True).close()
+
+
+def test_foreign_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    """A file that is not SQLite is named and never overwritten."""
+    path = tmp_path / DB_NAME
+    path.write_bytes(b"these are someone's notes, not a database\n" * 10)
+    before = path.read_bytes()
+    with pytest.raises(StoreCorrupt, match="not a SQLite database"):
+        Store.open(tmp_path)
+    assert path.read_bytes() == before
+
+
+def test_another_programs_database_is_refused(tmp_path: Path) -> None:
+    """A SQLite file belonging to something else is not migrated into ours."""
+    path = tmp_path / DB_NAME
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreCorrupt, match="not printd's"):
+        Store.open(tmp_path)
+    assert path.read_bytes() == before
+
+
+def test_damaged_database_is_reported(tmp_path: Path) -> None:
+    """A printd database with damaged pages gives a clear error."""
+    with Store.open(tmp_path) as store:
+        store.ledger.receive("B", [f"S-{n:05d}" for n in range(3000)], "t")
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = tmp_path / DB_NAME
+    data = bytearray(path.read_bytes())
+    # Scribble over the middle of the file, past the header page.
+    for offset in range(len(data) // 2, len(data) // 2 + 8192):
+        data[offset] = 0x5A
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupt):
+        Store.open(tmp_path)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database from a newer printd is not opened by an older one."""
+    Store.open(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this printd"):
+        Store.open(tmp_path)
+
+
+def test_cli_view_refuses_to_create_a_station(tmp_path: Path) -> None:
+    """Reading commands never create an empty database by mistake."""
+    with pytest.raises(StoreError, match="no printd database"):
+        Store.open_existing(tmp_path / "typo")
+    assert not (tmp_path / "typo" / DB_NAME).exists()
