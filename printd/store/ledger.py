@@ -758,14 +758,15 @@ class Ledger:
         """Walk the hash chain; name the first event that does not fit."""
         prev = GENESIS
         expected_seq = 0
-        cur = self._conn.execute(
+        sha256 = hashlib.sha256
+        sep = _FIELD_SEP
+        cur = self._conn.cursor()
+        cur.row_factory = None  # plain tuples: this loop runs a million times
+        cur.execute(
             "SELECT seq, at, kind, serial, batch_id, from_state, to_state, printer, job_id, by, "
             "reason, detail, prev_hash, hash FROM ledger ORDER BY seq"
         )
-        while True:
-            chunk = cur.fetchmany(10_000)
-            if not chunk:
-                break
+        while chunk := cur.fetchmany(20_000):
             for row in chunk:
                 expected_seq += 1
                 seq = row[0]
@@ -779,14 +780,14 @@ class Ledger:
                     return VerifyResult(
                         seq - 1, seq, f"event {seq} does not link to event {seq - 1}"
                     )
-                digest = event_hash(prev, row[:12])
+                # Same bytes as event_hash(), inlined for speed.
+                text = sep.join((prev, str(seq), *row[1:12]))
+                digest = sha256(text.encode()).hexdigest()
                 if digest != row[13]:
                     return VerifyResult(seq - 1, seq, f"event {seq} was altered (hash mismatch)")
                 prev = digest
-        head_seq, head_hash = (
-            int(self._meta("ledger_head_seq")),
-            self._meta("ledger_head_hash"),
-        )
+        head_seq = int(self._meta("ledger_head_seq"))
+        head_hash = self._meta("ledger_head_hash")
         if head_seq != expected_seq or head_hash != prev:
             return VerifyResult(
                 expected_seq,
