@@ -40,9 +40,10 @@ def _register() -> None:
     from printd.cli.blanks import blanks
     from printd.cli.config_cmd import config
     from printd.cli.jobs import jobs
+    from printd.cli.printers import printers
     from printd.cli.status import status
 
-    for command in (config, blanks, jobs, status):
+    for command in (status, config, blanks, jobs, printers):
         cli.add_command(command)
 
 

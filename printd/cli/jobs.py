@@ -15,8 +15,10 @@ from printd.cli.common import (
     print_json,
     refusals,
 )
+from printd.pipeline import jobflow
 from printd.store import JobRecord, JobState
 from printd.store.clock import stamp
+from printd.store.ledger import SpoilReason
 
 
 def _job_dict(job: JobRecord) -> dict[str, object]:
@@ -37,7 +39,7 @@ def _job_dict(job: JobRecord) -> dict[str, object]:
 
 @click.group()
 def jobs() -> None:
-    """Print jobs: list, inspect, cancel."""
+    """Print jobs: list, inspect, cancel, retry, resolve after inspection."""
 
 
 @jobs.command("list")
@@ -141,3 +143,66 @@ def cancel(app: AppContext, job_ids: tuple[str, ...], reason: str, by: str | Non
             )
             reports.result(store, conn, job_id, "cancelled", reason=reason)
     app.console.print(f"cancelled {len(job_ids)} job(s)")
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--printed", metavar="SERIAL", help="The card came out good, on this blank.")
+@click.option("--spoiled", metavar="SERIAL", help="This blank came out spoiled (give --reason).")
+@click.option(
+    "--reason",
+    type=click.Choice([r.value for r in SpoilReason]),
+    default=SpoilReason.PRINT_ERROR.value,
+    show_default=True,
+    help="Why the blank is spoiled (with --spoiled).",
+)
+@click.option("--detail", default="", help="What you saw (with --spoiled).")
+@click.option("--not-fed", is_flag=True, help="No card left the feeder.")
+@by_option
+@pass_app
+@refusals
+def resolve(
+    app: AppContext,
+    job_id: str,
+    printed: str | None,
+    spoiled: str | None,
+    reason: str,
+    detail: str,
+    not_fed: bool,
+    by: str | None,
+) -> None:
+    """Say what came out of the printer for a card that needs inspection.
+
+    \b
+    After a crash or power cut, a card that was inside a printer is never
+    printed again by itself. Look in the output tray and the reject bin, then:
+      --printed SERIAL   the card is good: the job is done
+      --spoiled SERIAL   the card is spoiled: the job prints again on a new blank
+      --not-fed          no card came out: the job prints again
+    """
+    with app.store() as store:
+        state = jobflow.resolve(
+            store,
+            job_id,
+            app.operator(by),
+            printed=printed,
+            spoiled=spoiled,
+            reason=reason,
+            detail=detail,
+            not_fed=not_fed,
+            max_attempts=app.settings.station.max_attempts,
+        )
+    app.console.print(f"job {job_id}: {state.value}")
+
+
+@jobs.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@by_option
+@pass_app
+@refusals
+def retry(app: AppContext, job_ids: tuple[str, ...], by: str | None) -> None:
+    """Put failed jobs back in the queue for a fresh set of attempts."""
+    with app.store() as store:
+        for job_id in job_ids:
+            jobflow.retry(store, job_id, app.operator(by))
+    app.console.print(f"{len(job_ids)} job(s) back in the queue")

@@ -336,7 +336,9 @@ class Jobs:
         cur = conn.execute(
             "UPDATE jobs SET payload = NULL, purged_at = ? WHERE payload IS NOT NULL "
             "AND state IN ('printed', 'failed', 'cancelled', 'expired', 'rejected') "
-            "AND finished_at IS NOT NULL AND finished_at < ?",
+            "AND finished_at IS NOT NULL AND finished_at < ? "
+            "AND (result_seq IS NULL OR result_seq < "
+            "(SELECT coalesce(min(seq), 9223372036854775807) FROM outbox))",
             (stamp(), stamp(older_than)),
         )
         return cur.rowcount

@@ -141,4 +141,19 @@ MIGRATIONS: tuple[str, ...] = (
         ('ledger_head_hash', '0000000000000000000000000000000000000000000000000000000000000000'),
         ('outbox_seq', '0');
     """,
+    # 2: what the station tells the technician (the last events in `printd status`)
+    """
+    CREATE TABLE station_events (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        event TEXT NOT NULL,
+        printer TEXT,
+        job_id TEXT,
+        message TEXT NOT NULL
+    );
+    -- The outbox sequence of a job's latest result: its payload may be purged
+    -- only once that result has left the outbox.
+    ALTER TABLE jobs ADD COLUMN result_seq INTEGER;
+    """,
 )

@@ -1,0 +1,1 @@
+"""The print pipeline: which job goes to which printer, and what each outcome means."""

@@ -1,0 +1,295 @@
+"""One printer, one worker: claim a job, print it, record what came out.
+
+A fault pauses the printer and tells the technician; it prints again when
+the technician resumes it (``resume = "manual"``) or when the printer reports
+the fault cleared (``resume = "auto"``). A printer with a card awaiting
+inspection takes no new job: its feeder no longer matches the ledger until
+the technician says what came out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+from drivers.base import (
+    Driver,
+    DriverError,
+    Issued,
+    PrinterFault,
+    PrinterState,
+    PrinterStatus,
+    Spoiled,
+    TransportError,
+)
+from printd import reports
+from printd.config import PrinterSettings, StationSettings
+from printd.logs import get_logger
+from printd.pipeline import jobflow
+from printd.pipeline.cards import CardNotPrintable, CardPreparer
+from printd.store import Store
+from printd.store.clock import stamp
+
+log = get_logger("printd.worker")
+
+DriverFactory = Callable[[], AbstractAsyncContextManager[Driver]]
+
+# Printer modes a technician sets; faults are kept apart in ``fault``.
+ACTIVE, PAUSED, DRAINING = "active", "paused", "draining"
+IDLE_POLL_S = 1.0
+FAULT_POLL_S = 2.0
+RECONNECT_MAX_S = 30.0
+
+
+@dataclass
+class PrinterView:
+    """What the station knows of a printer right now (for status and metrics)."""
+
+    name: str
+    mode: str = ACTIVE
+    state: str = "starting"
+    detail: str = ""
+    job_id: str | None = None
+    ribbon_left: int | None = None
+    cards_done: int = 0
+    card_seconds: list[float] = field(default_factory=list)
+
+
+class PrinterWorker:
+    def __init__(
+        self,
+        config: PrinterSettings,
+        station: StationSettings,
+        store: Store,
+        open_driver: DriverFactory,
+        cards: CardPreparer,
+        wake: asyncio.Event,
+    ) -> None:
+        self.name = config.name
+        self._config = config
+        self._station = station
+        self._store = store
+        self._open_driver = open_driver
+        self._cards = cards
+        self._wake = wake
+        self._fault: PrinterStatus | None = None
+        self._stopping = False
+        self.view = PrinterView(config.name, mode=self._load_mode())
+
+    # ---- technician controls ------------------------------------------------
+
+    def _load_mode(self) -> str:
+        row = self._store.conn.execute(
+            "SELECT mode FROM printers WHERE name = ?", (self.name,)
+        ).fetchone()
+        return str(row[0]) if row else ACTIVE
+
+    def set_mode(self, mode: str, by: str) -> None:
+        """Pause, drain or resume; resuming also clears a fault the technician has fixed."""
+        if mode == ACTIVE and self._fault is not None:
+            # Checked against the printer before the next card.
+            self._fault = None
+        self.view.mode = mode
+        with self._store.transaction() as conn:
+            self._save(conn)
+            reports.event(
+                self._store,
+                conn,
+                f"printer_{mode}",
+                f"{self.name}: {mode} by {by}",
+                printer=self.name,
+            )
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Take no new card; the one in the printer finishes."""
+        self._stopping = True
+        self._wake.set()
+
+    @property
+    def busy(self) -> bool:
+        return self.view.job_id is not None
+
+    # ---- state written for `printd status` ----------------------------------
+
+    def _save(self, conn: object = None) -> None:
+        target = conn or self._store.conn
+        target.execute(  # type: ignore[attr-defined]
+            "INSERT INTO printers (name, mode, state, detail, ribbon_left, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET mode = excluded.mode, "
+            "state = excluded.state, detail = excluded.detail, "
+            "ribbon_left = excluded.ribbon_left, updated_at = excluded.updated_at",
+            (
+                self.name,
+                self.view.mode,
+                self.view.state,
+                self.view.detail,
+                self.view.ribbon_left,
+                stamp(),
+            ),
+        )
+
+    def _show(self, state: str, detail: str = "") -> None:
+        if (state, detail) != (self.view.state, self.view.detail):
+            self.view.state, self.view.detail = state, detail
+            self._save()
+
+    # ---- the loop -----------------------------------------------------------
+
+    async def run(self) -> None:
+        delay = 1.0
+        while not self._stopping:
+            try:
+                async with self._open_driver() as driver:
+                    delay = 1.0
+                    await self._serve(driver)
+            except (DriverError, OSError) as exc:
+                self._show(PrinterState.OFFLINE.value, str(exc)[:200])
+                log.warning("printer_offline", printer=self.name, error=str(exc)[:200])
+                await self._sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _serve(self, driver: Driver) -> None:
+        await self._check_status(driver)
+        while not self._stopping:
+            if not await self._may_print(driver):
+                await self._sleep(FAULT_POLL_S if self._fault else IDLE_POLL_S)
+                continue
+            claim = jobflow.claim_next(self._store, self.name)
+            if claim is None:
+                self._show("idle" if self._store.ledger.loaded_count(self.name) else "no_blanks")
+                await self._sleep(IDLE_POLL_S)
+                continue
+            await self._print(driver, claim)
+
+    async def _may_print(self, driver: Driver) -> bool:
+        if self.view.mode == PAUSED:
+            self._show("paused", self.view.detail if self._fault else "")
+            return False
+        if self.view.mode == DRAINING:
+            self.view.mode = PAUSED
+            with self._store.transaction() as conn:
+                self._save(conn)
+                reports.event(
+                    self._store,
+                    conn,
+                    "printer_drained",
+                    f"{self.name} finished its card and is paused",
+                    printer=self.name,
+                )
+            return False
+        if jobflow.inspections_on(self._store, self.name):
+            self._show("held", "a card needs inspection: printd jobs list --state needs_inspection")
+            return False
+        if self._fault is not None:
+            if self._station.resume == "auto":
+                await self._check_status(driver)
+            return self._fault is None
+        return True
+
+    async def _check_status(self, driver: Driver) -> None:
+        status = await driver.status()
+        self.view.ribbon_left = status.ribbon_prints_left
+        if status.blocked:
+            self._enter_fault(status)
+        elif self._fault is not None:
+            self._fault = None
+            with self._store.transaction() as conn:
+                reports.event(
+                    self._store,
+                    conn,
+                    "printer_ready",
+                    f"{self.name}: fault cleared",
+                    printer=self.name,
+                )
+            self._show("ready")
+        else:
+            self._show("ready")
+
+    def _enter_fault(self, status: PrinterStatus, detail: str = "") -> None:
+        first = self._fault is None
+        self._fault = status
+        faults = sorted(f.value for f in status.faults) or [status.state.value]
+        text = detail or status.message or ", ".join(faults)
+        if not first:
+            return
+        if self._station.resume == "manual":
+            self.view.mode = PAUSED
+        self.view.state, self.view.detail = "fault", text
+        with self._store.transaction() as conn:
+            self._save(conn)
+            reports.event(
+                self._store,
+                conn,
+                "printer_fault",
+                f"{self.name}: {text}; fix it, then `printd printers resume {self.name}`"
+                if self._station.resume == "manual"
+                else f"{self.name}: {text}",
+                severity="error",
+                printer=self.name,
+                faults=faults,
+            )
+        log.warning("printer_fault", printer=self.name, faults=faults)
+
+    async def _print(self, driver: Driver, claim: jobflow.Claim) -> None:
+        log_ = log.bind(job_id=claim.job_id, printer=self.name, blank_serial=claim.serial)
+        self.view.job_id = claim.job_id
+        self._show("printing")
+        started = time.monotonic()
+        try:
+            try:
+                prepared = await self._cards.get(claim.job_id, driver)
+            except CardNotPrintable as exc:
+                jobflow.record_unprintable(self._store, claim, str(exc)[:300])
+                log_.error("card_unprintable", error=str(exc)[:300])
+                return
+            self._cards.prefetch(driver)
+            try:
+                outcome = await asyncio.wait_for(
+                    driver.print_card(prepared, claim.serial), self._config.card_timeout_s
+                )
+            except (TimeoutError, DriverError) as exc:
+                why = f"lost contact with the printer during the card: {type(exc).__name__}"
+                jobflow.record_unknown(self._store, claim, why)
+                log_.error("card_fate_unknown", error=str(exc)[:200])
+                self._enter_fault(PrinterStatus(PrinterState.OFFLINE, message=why))
+                if isinstance(exc, TransportError | TimeoutError):
+                    raise TransportError(why) from exc
+                return
+            if isinstance(outcome, Issued):
+                serial = jobflow.record_issued(self._store, claim, outcome.serial)
+                self.view.cards_done += 1
+                log_.info("card_issued", blank_serial=serial)
+            elif isinstance(outcome, Spoiled):
+                state = jobflow.record_spoiled(
+                    self._store,
+                    claim,
+                    outcome.reason.value,
+                    outcome.detail,
+                    self._station.max_attempts,
+                    outcome.extra_blanks,
+                )
+                log_.warning("card_spoiled", reason=outcome.reason.value, job_state=state.value)
+                await self._check_status(driver)
+            elif isinstance(outcome, PrinterFault):
+                if outcome.card_fed:
+                    jobflow.record_unknown(self._store, claim, outcome.detail or "printer fault")
+                else:
+                    jobflow.record_not_fed(self._store, claim, outcome.detail or "printer fault")
+                log_.warning("card_printer_fault", card_fed=outcome.card_fed)
+                self._enter_fault(outcome.status, outcome.detail)
+        finally:
+            self.view.job_id = None
+            took = time.monotonic() - started
+            self.view.card_seconds = [*self.view.card_seconds[-99:], took]
+            if self.view.state == "printing":
+                self._show("ready")

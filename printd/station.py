@@ -1,0 +1,136 @@
+"""The station: one asyncio process wiring store, printers and the registry link.
+
+Start-up order: open the store (taking the state directory's lock), recover
+from a crash (cards that were in a printer go to inspection), then start one
+worker per printer, the technician-request poller and housekeeping, all in
+one TaskGroup with named tasks. A graceful stop takes no new card, lets the
+cards in the printers finish, then stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import timedelta
+
+from printd.config import PrinterSettings, Settings
+from printd.logs import get_logger
+from printd.pipeline import jobflow
+from printd.pipeline.cards import ArtworkSource, CardPreparer
+from printd.pipeline.worker import ACTIVE, DRAINING, PAUSED, DriverFactory, PrinterWorker
+from printd.store import Store
+from printd.store.clock import stamp, utc_now
+
+log = get_logger("printd.station")
+
+CONTROL_POLL_S = 0.5
+HOUSEKEEPING_S = 30.0
+MODES = {"pause": PAUSED, "resume": ACTIVE, "drain": DRAINING}
+
+DriverOpener = Callable[[PrinterSettings], DriverFactory]
+
+
+class Station:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        artwork: ArtworkSource,
+        open_driver: DriverOpener,
+    ) -> None:
+        self.settings = settings
+        self._artwork = artwork
+        self._open_driver = open_driver
+        self._stop = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.store: Store | None = None
+        self.workers: dict[str, PrinterWorker] = {}
+        self.ready = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        store = Store.open(self.settings.station.state_dir, daemon=True)
+        self.store = store
+        try:
+            stranded = jobflow.recover_after_crash(store)
+            if stranded:
+                log.warning("recovered_cards_need_inspection", jobs=len(stranded))
+            cards = CardPreparer(store, self._artwork, ahead=max(2, len(self.settings.printers)))
+            for config in self.settings.printers:
+                if config.enabled:
+                    self.workers[config.name] = PrinterWorker(
+                        config,
+                        self.settings.station,
+                        store,
+                        self._open_driver(config),
+                        cards,
+                        self.wake,
+                    )
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(worker.run(), name=f"printer:{name}")
+                    for name, worker in self.workers.items()
+                ]
+                tasks.append(group.create_task(self._controls(), name="controls"))
+                tasks.append(group.create_task(self._housekeeping(), name="housekeeping"))
+                self.ready.set()
+                log.info("station_started", printers=len(self.workers))
+                await self._stop.wait()
+                await self._drain_printers()
+                for task in tasks:
+                    task.cancel()
+            cards.cancel_all()
+        finally:
+            store.close()
+            self.store = None
+            log.info("station_stopped")
+
+    async def _drain_printers(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        limit = max((p.card_timeout_s for p in self.settings.printers), default=0.0)
+        deadline = asyncio.get_running_loop().time() + limit
+        while any(w.busy for w in self.workers.values()):
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("stopping_with_card_in_printer")
+                break
+            await asyncio.sleep(0.05)
+
+    async def _controls(self) -> None:
+        """Apply technician requests written by `printd printers pause|resume|drain`."""
+        assert self.store is not None
+        store = self.store
+        while True:
+            rows = store.conn.execute(
+                "SELECT id, printer, action, by FROM printer_requests WHERE done_at IS NULL "
+                "ORDER BY id"
+            ).fetchall()
+            for row in rows:
+                worker = self.workers.get(row["printer"])
+                if worker is not None and row["action"] in MODES:
+                    worker.set_mode(MODES[row["action"]], row["by"])
+                store.conn.execute(
+                    "UPDATE printer_requests SET done_at = ? WHERE id = ?", (stamp(), row["id"])
+                )
+            if rows:
+                self.wake.set()
+            await asyncio.sleep(CONTROL_POLL_S)
+
+    async def _housekeeping(self) -> None:
+        """Report expired jobs and purge reported payloads past retention."""
+        assert self.store is not None
+        store = self.store
+        while True:
+            expired = jobflow.expire_due(store)
+            if expired:
+                log.info("jobs_expired", jobs=len(expired))
+            retention = timedelta(days=self.settings.station.retention_days)
+            with store.transaction() as conn:
+                purged = store.jobs.purge_payloads(conn, utc_now() - retention)
+            if purged:
+                log.info("payloads_purged", jobs=purged)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), HOUSEKEEPING_S)
