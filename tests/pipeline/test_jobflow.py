@@ -1,0 +1,231 @@
+"""A job's way through a printer, one committed step at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from printd.pipeline import jobflow
+from printd.serials import parse_serials
+from printd.store import JobState, LedgerError, Store
+
+SERIALS = parse_serials(["AB-100001..AB-100050"])
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path) as opened:
+        opened.ledger.receive("BOX-1", SERIALS, "t")
+        opened.ledger.load("p1", SERIALS[:20], "t")
+        yield opened
+
+
+def add_job(store: Store, job_id: str, priority: str = "normal", ttl_s: float = 3600) -> None:
+    with store.transaction() as conn:
+        store.jobs.accept(
+            conn,
+            job_id=job_id,
+            priority=priority,
+            not_after=datetime.now(UTC) + timedelta(seconds=ttl_s),
+            payload=b'{"card": {}}',
+            content_hash="h",
+            key_id="k",
+        )
+
+
+def results(store: Store) -> list[dict[str, object]]:
+    return [m.body for m in store.outbox.pending(1000) if m.topic == "results"]
+
+
+def test_urgent_first_then_oldest(store: Store) -> None:
+    """Claims take urgent jobs before normal ones, each oldest first."""
+    for job_id, priority in (
+        ("n1", "normal"),
+        ("u1", "urgent"),
+        ("n2", "normal"),
+        ("u2", "urgent"),
+    ):
+        add_job(store, job_id, priority)
+    order = []
+    while (claim := jobflow.claim_next(store, "p1")) is not None:
+        order.append(claim.job_id)
+        jobflow.record_issued(store, claim, None)
+    assert order == ["u1", "u2", "n1", "n2"]
+
+
+def test_claim_reserves_the_next_blank_in_feeder_order(store: Store) -> None:
+    """The blank reserved is the one the printer feeds next."""
+    add_job(store, "j1")
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    assert claim.serial == SERIALS[0]
+    assert store.jobs.require("j1").state is JobState.PRINTING
+    assert jobflow.record_issued(store, claim, SERIALS[0]) == SERIALS[0]
+    job = store.jobs.require("j1")
+    assert (job.state, job.blank_serial, job.attempts) == (JobState.PRINTED, SERIALS[0], 1)
+    assert results(store) == [
+        {
+            "job_id": "j1",
+            "outcome": "printed",
+            "blank_serial": SERIALS[0],
+            "printer": "p1",
+            "at": results(store)[0]["at"],
+        }
+    ]
+
+
+def test_no_blanks_no_claim(store: Store) -> None:
+    """A printer without a free blank takes no job."""
+    add_job(store, "j1")
+    assert jobflow.claim_next(store, "p2") is None
+    assert store.jobs.require("j1").state is JobState.QUEUED
+
+
+def test_expired_jobs_are_reported_not_printed(store: Store) -> None:
+    """A job past not_after is reported expired, and the next job is claimed instead."""
+    add_job(store, "old", ttl_s=-1)
+    add_job(store, "fresh")
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    assert claim.job_id == "fresh"
+    assert store.jobs.require("old").state is JobState.EXPIRED
+    assert [r["outcome"] for r in results(store)] == ["expired"]
+
+
+def test_expiry_sweep_reports_without_a_printer(store: Store) -> None:
+    """Expired jobs are reported even when no printer is free."""
+    add_job(store, "old", ttl_s=-1)
+    assert jobflow.expire_due(store) == ["old"]
+
+
+def test_spoiled_cards_retry_on_new_blanks_then_fail_with_every_reason(store: Store) -> None:
+    """Each spoiled blank is recorded; after max_attempts the job fails listing them all."""
+    add_job(store, "j1")
+    reasons = ["jam", "print_error", "chip_error"]
+    used = []
+    for reason in reasons:
+        claim = jobflow.claim_next(store, "p1")
+        assert claim is not None
+        assert claim.job_id == "j1"
+        used.append(claim.serial)
+        state = jobflow.record_spoiled(store, claim, reason, "", max_attempts=3)
+    assert state is JobState.FAILED
+    assert used == SERIALS[:3]
+    (failed,) = results(store)
+    assert failed["outcome"] == "failed"
+    assert [s["serial"] for s in failed["spoiled"]] == used  # type: ignore[index]
+    assert [s["reason"] for s in failed["spoiled"]] == reasons  # type: ignore[index]
+    assert store.ledger.reconcile().total.spoiled == 3
+    assert store.ledger.reconcile().balanced
+
+
+def test_misfeed_spoils_every_blank_it_took(store: Store) -> None:
+    """Two cards fed at once: both blanks are spoiled, the next claim skips them."""
+    add_job(store, "j1")
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    jobflow.record_spoiled(store, claim, "misfeed", "two cards", max_attempts=3, extra_blanks=1)
+    assert store.ledger.blank(SERIALS[1])["state"] == "spoiled"
+    again = jobflow.claim_next(store, "p1")
+    assert again is not None
+    assert again.serial == SERIALS[2]
+
+
+def test_not_fed_returns_blank_and_job(store: Store) -> None:
+    """A fault before feeding frees the blank and requeues the job without an attempt."""
+    add_job(store, "j1")
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    jobflow.record_not_fed(store, claim, "cover open")
+    job = store.jobs.require("j1")
+    assert (job.state, job.attempts) == (JobState.QUEUED, 0)
+    assert store.ledger.next_blank("p1") == SERIALS[0]
+
+
+def test_crash_recovery_sends_cards_in_printers_to_inspection(store: Store) -> None:
+    """A job left printing by a dead process is never reprinted by itself."""
+    add_job(store, "j1")
+    add_job(store, "j2")
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    assert jobflow.recover_after_crash(store) == ["j1"]
+    assert store.jobs.require("j1").state is JobState.NEEDS_INSPECTION
+    assert jobflow.inspections_on(store, "p1") == ["j1"]
+    # The other job is still queued and the reserved blank stays reserved.
+    assert store.jobs.require("j2").state is JobState.QUEUED
+    assert jobflow.reserved_blank(store, "j1") == SERIALS[0]
+    assert [r["outcome"] for r in results(store)] == ["needs_inspection"]
+
+
+def _inspected(store: Store) -> None:
+    add_job(store, "j1")
+    assert jobflow.claim_next(store, "p1") is not None
+    jobflow.recover_after_crash(store)
+
+
+def test_resolve_printed_issues_the_serial(store: Store) -> None:
+    """--printed: the job is done with the serial the technician saw."""
+    _inspected(store)
+    assert jobflow.resolve(store, "j1", "sri", printed=SERIALS[0]) is JobState.PRINTED
+    assert store.ledger.blank(SERIALS[0])["state"] == "issued"
+    assert store.ledger.reconcile().balanced
+
+
+def test_resolve_spoiled_requeues_on_a_new_blank(store: Store) -> None:
+    """--spoiled: the blank is spoiled and the job prints again."""
+    _inspected(store)
+    assert jobflow.resolve(store, "j1", "sri", spoiled=SERIALS[0], reason="jam") is JobState.QUEUED
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    assert claim.serial == SERIALS[1]
+
+
+def test_resolve_not_fed_releases_the_blank(store: Store) -> None:
+    """--not-fed: the same blank is used again for the job."""
+    _inspected(store)
+    assert jobflow.resolve(store, "j1", "sri", not_fed=True) is JobState.QUEUED
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    assert claim.serial == SERIALS[0]
+
+
+def test_resolve_needs_exactly_one_answer_and_changes_nothing_otherwise(store: Store) -> None:
+    """Ambiguous or misplaced resolutions are refused whole."""
+    _inspected(store)
+    before = list(store.conn.iterdump())
+    with pytest.raises(LedgerError, match="exactly one"):
+        jobflow.resolve(store, "j1", "sri", printed=SERIALS[0], not_fed=True)
+    with pytest.raises(LedgerError, match="never received"):
+        jobflow.resolve(store, "j1", "sri", printed="ZZ-1")
+    add_job(store, "j9")
+    after_add = list(store.conn.iterdump())
+    with pytest.raises(LedgerError, match="not needs_inspection"):
+        jobflow.resolve(store, "j9", "sri", not_fed=True)
+    assert list(store.conn.iterdump()) == after_add
+    assert len(after_add) > len(before)
+
+
+def test_retry_requeues_a_failed_job(store: Store) -> None:
+    """A technician's retry gives a failed job a fresh set of attempts."""
+    add_job(store, "j1")
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    jobflow.record_spoiled(store, claim, "jam", "", max_attempts=1)
+    assert store.jobs.require("j1").state is JobState.FAILED
+    jobflow.retry(store, "j1", "sri")
+    job = store.jobs.require("j1")
+    assert (job.state, job.attempts) == (JobState.QUEUED, 0)
+
+
+def test_unprintable_card_fails_and_keeps_the_blank(store: Store) -> None:
+    """A card that cannot be rendered fails the job; no blank is consumed."""
+    add_job(store, "j1")
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    jobflow.record_unprintable(store, claim, "template missing")
+    assert store.jobs.require("j1").state is JobState.FAILED
+    assert store.ledger.next_blank("p1") == SERIALS[0]
+    assert store.ledger.reconcile().total.spoiled == 0
