@@ -1,18 +1,24 @@
-"""`printd status`: what the station is doing now."""
+"""`printd status`: what the station is doing now, once or live."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
+from rich.console import Group
+from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
+from printd import reports
 from printd.cli.common import AppContext, json_option, pass_app, print_json, refusals
 from printd.store import Store
 
 
 def collect_status(store: Store) -> dict[str, Any]:
     rec = store.ledger.reconcile()
+    printers = [dict(row) for row in store.conn.execute("SELECT * FROM printers ORDER BY name")]
     return {
         "jobs": store.jobs.count_by_state(),
         "queue": store.jobs.queued_by_priority(),
@@ -21,47 +27,88 @@ def collect_status(store: Store) -> dict[str, Any]:
             "loaded": rec.total.loaded,
             "issued": rec.total.issued,
             "spoiled": rec.total.spoiled,
+            "missing": rec.total.missing,
             "balanced": rec.balanced,
         },
         "feeders": store.ledger.loaded_by_printer(),
+        "printers": printers,
         "outbox": store.outbox.depth(),
+        "events": reports.recent_events(store, 8),
     }
 
 
-@click.command()
-@json_option
-@pass_app
-@refusals
-def status(app: AppContext, as_json: bool) -> None:
-    """Jobs by state, the queue by priority, blanks on hand and in each feeder."""
-    with app.store() as store:
-        data = collect_status(store)
-    if as_json:
-        print_json(data)
-        return
+def render_status(station_id: str, data: dict[str, Any]) -> Group:
     queue = data["queue"]
-    app.console.print(
-        f"[bold]station {app.settings.station.id}[/bold]  queue: "
-        f"{queue.get('urgent', 0):,} urgent, {queue.get('normal', 0):,} normal  "
+    jobs = data["jobs"]
+    done = jobs.get("printed", 0)
+    total = sum(jobs.values()) - jobs.get("rejected", 0)
+    head = Text.from_markup(
+        f"[bold]station {station_id}[/bold]  queue: [bold]{queue.get('urgent', 0):,}[/bold] "
+        f"urgent, {queue.get('normal', 0):,} normal  printed {done:,} of {total:,}  "
         f"outbox: {data['outbox']:,} waiting"
     )
-    table = Table(title="blanks")
-    for column in ("in stock", "loaded", "issued", "spoiled", "ledger"):
-        table.add_column(column, justify="right")
+    printers = Table(title="printers", expand=False)
+    for column in ("printer", "mode", "state", "blanks", "ribbon left", "detail"):
+        printers.add_column(column)
+    for p in data["printers"]:
+        printers.add_row(
+            p["name"],
+            p["mode"],
+            p["state"],
+            f"{data['feeders'].get(p['name'], 0):,}",
+            "-" if p["ribbon_left"] is None else str(p["ribbon_left"]),
+            p["detail"] or "",
+        )
     b = data["blanks"]
-    table.add_row(
+    blanks = Table(title="blanks")
+    for column in ("in stock", "loaded", "issued", "spoiled", "missing", "ledger"):
+        blanks.add_column(column, justify="right")
+    blanks.add_row(
         f"{b['in_stock']:,}",
         f"{b['loaded']:,}",
         f"{b['issued']:,}",
         f"{b['spoiled']:,}",
+        f"{b['missing']:,}",
         "[green]balanced[/green]" if b["balanced"] else "[red]NOT balanced[/red]",
     )
-    app.console.print(table)
-    if data["feeders"]:
-        app.console.print(
-            "feeders: " + ", ".join(f"{p}: {n:,}" for p, n in sorted(data["feeders"].items()))
-        )
-    jobs = data["jobs"]
-    app.console.print(
-        "jobs: " + ("  ".join(f"{s}: {n:,}" for s, n in sorted(jobs.items())) or "none yet")
-    )
+    states = Text("jobs: " + ("  ".join(f"{s} {n:,}" for s, n in sorted(jobs.items())) or "none"))
+    events = Table(title="last events")
+    for column in ("when", "event", "printer", "message"):
+        events.add_column(column)
+    for e in data["events"]:
+        style = {"error": "red", "warning": "yellow"}.get(e["severity"], "")
+        events.add_row(e["at"], Text(e["event"], style=style), e["printer"] or "", e["message"])
+    return Group(head, printers, blanks, states, events)
+
+
+@click.command()
+@json_option
+@click.option("--watch", is_flag=True, help="Keep the view up to date until Ctrl-C.")
+@click.option(
+    "--interval", default=1.0, show_default=True, type=click.FloatRange(0.1, 60), help="Seconds."
+)
+@click.option("--iterations", type=click.IntRange(1), hidden=True)
+@pass_app
+@refusals
+def status(
+    app: AppContext, as_json: bool, watch: bool, interval: float, iterations: int | None
+) -> None:
+    """Printers, supplies, the queue by priority, blanks per printer, the last events."""
+    station_id = app.settings.station.id
+    with app.store() as store:
+        if as_json:
+            print_json(collect_status(store))
+            return
+        if not watch:
+            app.console.print(render_status(station_id, collect_status(store)))
+            return
+        shown = 0
+        with Live(console=app.console, auto_refresh=False) as live:
+            try:
+                while iterations is None or shown < iterations:
+                    live.update(render_status(station_id, collect_status(store)), refresh=True)
+                    shown += 1
+                    if iterations is None or shown < iterations:
+                        time.sleep(interval)
+            except KeyboardInterrupt:
+                pass
