@@ -19,6 +19,7 @@ from printd.logs import get_logger
 from printd.pipeline import jobflow
 from printd.pipeline.cards import ArtworkSource, CardPreparer
 from printd.pipeline.worker import ACTIVE, DRAINING, PAUSED, DriverFactory, PrinterWorker
+from printd.sdnotify import SystemdNotifier
 from printd.store import Store
 from printd.store.clock import stamp, utc_now
 
@@ -38,8 +39,10 @@ class Station:
         *,
         artwork: ArtworkSource,
         open_driver: DriverOpener,
+        notifier: SystemdNotifier | None = None,
     ) -> None:
         self.settings = settings
+        self.notifier = notifier or SystemdNotifier()
         self._artwork = artwork
         self._open_driver = open_driver
         self._stop = asyncio.Event()
@@ -76,9 +79,14 @@ class Station:
                 ]
                 tasks.append(group.create_task(self._controls(), name="controls"))
                 tasks.append(group.create_task(self._housekeeping(), name="housekeeping"))
+                if self.notifier.watchdog_interval:
+                    tasks.append(group.create_task(self._watchdog(), name="watchdog"))
+                await self._wait_probed()
                 self.ready.set()
+                self.notifier.ready(f"{len(self.workers)} printer(s)")
                 log.info("station_started", printers=len(self.workers))
                 await self._stop.wait()
+                self.notifier.stopping()
                 await self._drain_printers()
                 for task in tasks:
                     task.cancel()
@@ -87,6 +95,21 @@ class Station:
             store.close()
             self.store = None
             log.info("station_stopped")
+
+    async def _wait_probed(self) -> None:
+        """READY=1 waits until every printer was reached or found unreachable."""
+        limit = max((p.timeout_s for p in self.settings.printers), default=0.0) + 1.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(w.probed.wait() for w in self.workers.values())), limit
+            )
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 from the event loop itself: a stuck loop stops feeding it."""
+        interval = self.notifier.watchdog_interval or 15.0
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
 
     async def _drain_printers(self) -> None:
         for worker in self.workers.values():

@@ -79,6 +79,8 @@ class PrinterWorker:
         self._fault: PrinterStatus | None = None
         self._stopping = False
         self.view = PrinterView(config.name, mode=self._load_mode())
+        # Set once the printer was first reached or found unreachable (for READY=1).
+        self.probed = asyncio.Event()
 
     # ---- technician controls ------------------------------------------------
 
@@ -148,6 +150,7 @@ class PrinterWorker:
                     delay = 1.0
                     await self._serve(driver)
             except (DriverError, OSError) as exc:
+                self.probed.set()
                 self._show(PrinterState.OFFLINE.value, str(exc)[:200])
                 log.warning("printer_offline", printer=self.name, error=str(exc)[:200])
                 await self._sleep(delay)
@@ -160,6 +163,7 @@ class PrinterWorker:
 
     async def _serve(self, driver: Driver) -> None:
         await self._check_status(driver)
+        self.probed.set()
         while not self._stopping:
             if not await self._may_print(driver):
                 await self._sleep(FAULT_POLL_S if self._fault else IDLE_POLL_S)
