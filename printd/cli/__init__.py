@@ -15,5 +15,10 @@ def cli() -> None:
     for every blank card, and reports each outcome back."""
 
 
+from printd.cli.sim import sim  # noqa: E402
+
+cli.add_command(sim)
+
+
 def main() -> None:
     cli()
