@@ -88,7 +88,8 @@ async def test_status_of_an_idle_printer(rig: Rig) -> None:
     assert status.state is PrinterState.READY
     assert status.faults == frozenset()
     assert status.ribbon_prints_left == rig.machine.ribbon_left
-    assert not status.card_inside and not status.blocked
+    assert not status.card_inside
+    assert not status.blocked
 
 
 @pytest.mark.parametrize(
@@ -117,7 +118,8 @@ async def test_low_ribbon_is_a_warning_not_a_stop(rig: Rig) -> None:
     rig.machine.ribbon_left = 3
     status = await rig.driver.status()
     assert PrinterState.RIBBON_LOW in status.faults
-    assert not status.blocked and status.ribbon_prints_left == 3
+    assert not status.blocked
+    assert status.ribbon_prints_left == 3
 
 
 async def test_dual_sided_card_lands_in_output_with_its_picture(rig: Rig) -> None:
@@ -133,12 +135,15 @@ async def test_dual_sided_card_lands_in_output_with_its_picture(rig: Rig) -> Non
     front = {p.panel: p.plane for p in printed.sides["front"]}
     back = {p.panel: p.plane for p in printed.sides["back"]}
     yellow, magenta, cyan = panels.color_planes(card.front.color)
-    assert (front["y"] == yellow).all() and (front["m"] == magenta).all()
+    assert (front["y"] == yellow).all()
+    assert (front["m"] == magenta).all()
     assert (front["c"] == cyan).all()
     # The overlay leaves the chip window clear, the back carries black text only.
     overlay_image = np.asarray(printed.sides["front"][4].image())
-    assert overlay_image[250, 150] == 0 and overlay_image[400, 600] == 255
-    assert back["k"].any() and not back["y"].any()
+    assert overlay_image[250, 150] == 0
+    assert overlay_image[400, 600] == 255
+    assert back["k"].any()
+    assert not back["y"].any()
     assert (await rig.driver.status()).state is PrinterState.READY
 
 
@@ -157,7 +162,8 @@ async def test_chip_failure_rejects_the_card(rig: Rig) -> None:
     serial = rig.next_serial()
     rig.machine.inject(Fault.CHIP_FAIL)
     outcome = await rig.driver.print_card(rig.driver.prepare(artwork(b"\x09")), serial)
-    assert isinstance(outcome, Spoiled) and outcome.reason is SpoilReason.CHIP_ERROR
+    assert isinstance(outcome, Spoiled)
+    assert outcome.reason is SpoilReason.CHIP_ERROR
     assert outcome.serial == serial
     assert [c.serial for c in rig.machine.reject] == [serial]
     assert not rig.machine.output
@@ -172,7 +178,8 @@ async def test_jam_spoils_the_card_and_blocks_until_cleared(rig: Rig) -> None:
     assert outcome == Spoiled(serial, SpoilReason.JAM, "ERR CARD JAM")
     assert (await rig.driver.status()).state is PrinterState.CARD_JAM
     blocked = await rig.driver.print_card(prepared, rig.next_serial())
-    assert isinstance(blocked, PrinterFault) and not blocked.card_fed
+    assert isinstance(blocked, PrinterFault)
+    assert not blocked.card_fed
     rig.machine.clear(Fault.JAM)
     assert [c.serial for c in rig.machine.reject] == [serial]
     after = rig.next_serial()
@@ -199,7 +206,8 @@ async def test_no_pick_is_a_fault_without_a_blank(rig: Rig) -> None:
     rig.machine.inject(Fault.NO_PICK)
     prepared = rig.driver.prepare(artwork())
     outcome = await rig.driver.print_card(prepared, serial)
-    assert isinstance(outcome, PrinterFault) and not outcome.card_fed
+    assert isinstance(outcome, PrinterFault)
+    assert not outcome.card_fed
     assert rig.machine.feeder[0].serial == serial
     assert await rig.driver.print_card(prepared, serial) == Issued(serial)
 
@@ -222,7 +230,8 @@ async def test_blocking_fault_stops_before_feeding(
     rig.machine.inject(fault)
     outcome = await rig.driver.print_card(prepared, serial)
     assert isinstance(outcome, PrinterFault)
-    assert not outcome.card_fed and outcome.status.state is state
+    assert not outcome.card_fed
+    assert outcome.status.state is state
     assert rig.machine.cards_fed == 0
     rig.machine.clear(fault)
     assert await rig.driver.print_card(prepared, serial) == Issued(serial)
@@ -234,7 +243,8 @@ async def test_ribbon_running_out_mid_card_spoils_it(rig: Rig) -> None:
     serial = rig.next_serial()
     rig.machine.inject(Fault.RIBBON_OUT, after=1)
     outcome = await rig.driver.print_card(prepared, serial)
-    assert isinstance(outcome, Spoiled) and outcome.reason is SpoilReason.PRINT_ERROR
+    assert isinstance(outcome, Spoiled)
+    assert outcome.reason is SpoilReason.PRINT_ERROR
     assert [c.serial for c in rig.machine.reject] == [serial]
     assert (await rig.driver.status()).state is PrinterState.RIBBON_OUT
 
@@ -246,7 +256,8 @@ async def test_silent_printer_times_out_and_leaves_no_waiter(rig: Rig) -> None:
     assert status.state is PrinterState.OFFLINE
     assert rig.driver.pending_waiters == 0
     outcome = await rig.driver.print_card(rig.driver.prepare(artwork()), rig.next_serial())
-    assert isinstance(outcome, PrinterFault) and not outcome.card_fed
+    assert isinstance(outcome, PrinterFault)
+    assert not outcome.card_fed
     assert rig.driver.pending_waiters == 0
     rig.machine.clear(Fault.SILENT)
     assert (await rig.driver.status()).state is PrinterState.READY
@@ -266,7 +277,8 @@ async def test_power_loss_mid_card_is_a_fault_with_the_card_fed(rig: Rig) -> Non
     serial = rig.next_serial()
     rig.machine.inject(Fault.POWER_LOSS)
     outcome = await rig.driver.print_card(rig.driver.prepare(artwork()), serial)
-    assert isinstance(outcome, PrinterFault) and outcome.card_fed
+    assert isinstance(outcome, PrinterFault)
+    assert outcome.card_fed
     assert outcome.status.state is PrinterState.OFFLINE
     assert rig.driver.pending_waiters == 0
     rig.machine.clear(Fault.POWER_LOSS)

@@ -54,7 +54,8 @@ def test_parser_reads_panel_data_containing_esc_and_cr_by_length() -> None:
     assert first is not None
     assert (first.name, first.params, first.data) == ("Db", ("k", "2"), data)
     second = parser.next_command()
-    assert second is not None and second.name == "Se"
+    assert second is not None
+    assert second.name == "Se"
 
 
 def test_parser_resynchronises_after_garbage() -> None:
@@ -84,7 +85,8 @@ def test_bad_download_header_is_reported_and_skipped() -> None:
     parser.receive_data(b"\x1bDb;k;3;junk\r\x1bSe\r")
     assert parser.next_error() is not None
     command = parser.next_command()
-    assert command is not None and command.name == "Se"
+    assert command is not None
+    assert command.name == "Se"
 
 
 def test_reply_parser_drops_noise_but_keeps_the_reply() -> None:
@@ -104,7 +106,8 @@ def test_error_replies_are_classified() -> None:
     assert Reply("ERROR CDE").error is ErrorKind.COMMAND
     assert Reply("ERR CARD JAM").error is ErrorKind.CARD_JAM
     assert Reply("ERR SOMETHING NEW").error is ErrorKind.UNKNOWN
-    assert Reply("OK").error is None and Reply("OK").ok
+    assert Reply("OK").error is None
+    assert Reply("OK").ok
 
 
 def test_host_connection_allows_one_command_in_flight() -> None:
