@@ -14,7 +14,7 @@ import enum
 import random
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from drivers.evolis.panels import DecodedPanel
@@ -459,4 +459,5 @@ class Machine:
             "reject": [c.summary() for c in self.reject],
             "cards_fed": self.cards_fed,
             "link_generation": self.link_generation,
+            "faults": asdict(self.faults),
         }
