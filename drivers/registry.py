@@ -38,7 +38,12 @@ def driver_class(driver: str) -> type[Any]:
     if entry is None:
         known = ", ".join(sorted(available_drivers())) or "none"
         raise UnknownDriver(f"no printer driver named {driver!r} (installed: {known})")
-    return cast(type[Any], entry.load())
+    try:
+        return cast(type[Any], entry.load())
+    except ImportError as exc:
+        raise UnknownDriver(
+            f"printer driver {driver!r} is registered but not loadable: {exc}"
+        ) from exc
 
 
 def open_transport(url: str, driver: str) -> tuple[Transport | None, Any]:

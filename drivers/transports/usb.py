@@ -41,7 +41,6 @@ class UsbTransport:
         self._ep_in: Any = None
         self._ep_out: Any = None
         self._detached = False
-        self._lock = asyncio.Lock()
 
     def _matches(self, device: Any) -> bool:
         if self.product_id is not None and device.idProduct != self.product_id:
@@ -114,11 +113,11 @@ class UsbTransport:
             raise TransportError(f"{self.description} is not open")
         ep = self._ep_out
         try:
-            async with self._lock:
-                await asyncio.wait_for(
-                    asyncio.to_thread(ep.write, data, int(WRITE_TIMEOUT_S * 1000)),
-                    WRITE_TIMEOUT_S + 1,
-                )
+            # Reads and writes use different endpoints and may overlap.
+            await asyncio.wait_for(
+                asyncio.to_thread(ep.write, data, int(WRITE_TIMEOUT_S * 1000)),
+                WRITE_TIMEOUT_S + 1,
+            )
         except (TimeoutError, usb.core.USBTimeoutError):
             raise PrinterTimeout(f"{self.description} did not take {len(data)} bytes") from None
         except usb.core.USBError as exc:
@@ -130,10 +129,9 @@ class UsbTransport:
         ep = self._ep_in
         ms = max(1, int(timeout_s * 1000))
         try:
-            async with self._lock:
-                data = await asyncio.wait_for(
-                    asyncio.to_thread(ep.read, READ_SIZE, ms), timeout_s + 1.0
-                )
+            data = await asyncio.wait_for(
+                asyncio.to_thread(ep.read, READ_SIZE, ms), timeout_s + 1.0
+            )
         except (TimeoutError, usb.core.USBTimeoutError):
             raise PrinterTimeout(f"{self.description}: no answer within {timeout_s:g} s") from None
         except usb.core.USBError as exc:
