@@ -136,30 +136,31 @@ def compress_color(plane: Plane, limit: int | None = None) -> bytes | None:
     lengths = np.minimum(following, line_stop) - starts
     values = plane.reshape(-1)[starts].astype(np.int64)
 
-    # Lines with white dots at their end get a "rest is white" marker there.
-    term_lines = np.flatnonzero(last_ink < width - 1)
-    term_at = term_lines * width + last_ink[term_lines] + 1
+    # Lines with white dots at their end get a "rest is white" marker there,
+    # after that line's runs. Item order is worked out by counting, not sorting.
+    has_term = last_ink < width - 1
+    terms_before = np.cumsum(has_term) - has_term
+    run_item = np.arange(starts.size) + terms_before[line_of]
+    runs_through = np.cumsum(np.bincount(line_of, minlength=lines))
+    term_lines = np.flatnonzero(has_term)
+    term_item = runs_through[term_lines] + terms_before[term_lines]
 
-    position = np.concatenate([starts, term_at])
-    is_term = np.concatenate([np.zeros(starts.size, bool), np.ones(term_at.size, bool)])
-    length = np.concatenate([lengths, np.zeros(term_at.size, dtype=lengths.dtype)])
-    value = np.concatenate([values, np.zeros(term_at.size, dtype=np.int64)])
-    order = np.argsort(position, kind="stable")
-    is_term, length, value = is_term[order], length[order], value[order]
-
-    single = (length == 1) & ~is_term
-    size = np.where(single, 1, 2)
-    offset = np.cumsum(size) - size
-    extra = np.where(length >= 512, 0x60, np.where(length >= 256, 0x40, 0))
-    low = length - np.where(length >= 512, 512, np.where(length >= 256, 256, 0))
-
-    total = int(size.sum())
+    single = lengths == 1
+    item_size = np.full(starts.size + term_lines.size, 2, dtype=np.int64)
+    item_size[run_item[single]] = 1
+    total = int(item_size.sum())
     if limit is not None and total >= limit:
         return None
+    item_offset = np.cumsum(item_size) - item_size
+    run_offset = item_offset[run_item]
+    extra = np.where(lengths >= 512, 0x60, np.where(lengths >= 256, 0x40, 0))
+    low = lengths - np.where(lengths >= 512, 512, np.where(lengths >= 256, 256, 0))
+
     out = np.zeros(total, dtype=np.uint8)
-    out[offset] = np.where(single, value, 0x80 | extra | value)
+    out[run_offset] = np.where(single, values, 0x80 | extra | values)
     pair = ~single
-    out[offset[pair] + 1] = np.where(is_term[pair], 0, low[pair])
+    out[run_offset[pair] + 1] = low[pair]
+    out[item_offset[term_item]] = 0x80  # and a zero counter, already in place
     return out.tobytes()
 
 
