@@ -189,10 +189,34 @@ class Driver(Protocol):
         ...
 
 
+class ChipError(DriverError):
+    """The chip encoder could not write (or verify) the parked card's chip."""
+
+
+@runtime_checkable
+class ChipEncoder(Protocol):
+    """The reader/encoder beside a printer's chip station (PC/SC or simulated).
+
+    ``encode`` writes ``data`` to the card parked at ``station`` ("contact" or
+    "contactless") and returns the chip's UID; it raises :class:`ChipError`.
+    """
+
+    async def encode(self, station: str, data: bytes) -> str: ...
+
+
 @dataclass(slots=True)
 class DriverOptions:
-    """Options every driver accepts from the printer's config entry."""
+    """Options every driver accepts from the printer's config entry.
+
+    ``timeout_s`` bounds each query; ``card_timeout_s`` bounds each mechanical
+    step of a card (feed, print a side, eject). ``chip_encoder`` is needed only
+    for cards with chip data; ``chip_station`` picks where the card is parked.
+    ``ribbon_low`` is the prints-left figure under which RIBBON_LOW is reported.
+    """
 
     timeout_s: float = 10.0
     card_timeout_s: float = 120.0
+    chip_encoder: ChipEncoder | None = None
+    chip_station: str = "contact"
+    ribbon_low: int = 10
     extra: dict[str, str] = field(default_factory=dict)

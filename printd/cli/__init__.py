@@ -50,5 +50,10 @@ def _register() -> None:
 _register()
 
 
+from printd.cli.sim import sim  # noqa: E402
+
+cli.add_command(sim)
+
+
 def main() -> None:
     cli()

@@ -1,0 +1,371 @@
+"""The asyncio Evolis driver: the codec, a transport, and one card at a time.
+
+One request is in flight at a time, under a lock. A single reader task feeds
+received bytes to the codec and completes the waiting request; the waiter is
+registered before the command is written, and removed on success, timeout and
+cancellation alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self, TypeVar
+
+import structlog
+
+from drivers.base import (
+    Capabilities,
+    CardArtwork,
+    CardOutcome,
+    ChipError,
+    DriverError,
+    DriverOptions,
+    Issued,
+    PreparedCard,
+    PrinterFault,
+    PrinterState,
+    PrinterStatus,
+    PrinterTimeout,
+    ProtocolError,
+    Spoiled,
+    SpoilReason,
+    TransportError,
+)
+from drivers.evolis.panels import encode_side
+from drivers.evolis.protocol import (
+    CardPosition,
+    Command,
+    ErrorKind,
+    HostConnection,
+    RemoteProtocolError,
+    Reply,
+    parse_card_position,
+    parse_count,
+    parse_voltage,
+    query,
+)
+from drivers.transports.base import Transport
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+FAMILY = "evolis"
+SENSOR_OPEN_VOLTS = 0.5
+READ_POLL_S = 1.0
+
+# Reply errors that stop the printer before a blank left the feeder.
+NOT_FED_ERRORS = {
+    ErrorKind.FEEDER_EMPTY: PrinterState.FEEDER_EMPTY,
+    ErrorKind.FEEDER: PrinterState.ERROR,
+    ErrorKind.COVER_OPEN: PrinterState.COVER_OPEN,
+    ErrorKind.RIBBON_OUT: PrinterState.RIBBON_OUT,
+    ErrorKind.REJECT_BIN_FULL: PrinterState.REJECT_BIN_FULL,
+    ErrorKind.CARD_JAM: PrinterState.CARD_JAM,
+    ErrorKind.BUSY: PrinterState.BUSY,
+}
+
+STATE_PRIORITY = (
+    PrinterState.OFFLINE,
+    PrinterState.CARD_JAM,
+    PrinterState.COVER_OPEN,
+    PrinterState.RIBBON_OUT,
+    PrinterState.REJECT_BIN_FULL,
+    PrinterState.FEEDER_EMPTY,
+    PrinterState.ERROR,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EvolisJob:
+    """A card turned into panel downloads: one tuple of commands per side."""
+
+    sides: tuple[tuple[Command, ...], ...]
+
+    def __repr__(self) -> str:
+        return f"EvolisJob(sides={len(self.sides)})"
+
+
+class EvolisDriver:
+    name = FAMILY
+
+    def __init__(self, transport: Transport, options: DriverOptions | None = None) -> None:
+        self.transport = transport
+        self.options = options or DriverOptions()
+        self._conn = HostConnection()
+        self._lock = asyncio.Lock()
+        self._waiter: asyncio.Future[Reply] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._link_error: str | None = None
+        self._printing = False
+        # Whether a blank may have left the feeder during the current card.
+        self._card_fed = False
+        self._capabilities = Capabilities(
+            model="Evolis",
+            sides=2,
+            panels=("y", "m", "c", "k", "o"),
+            chip_stations=frozenset({"contact", "contactless"}),
+        )
+
+    # ------------------------------------------------------------ lifetime
+
+    async def __aenter__(self) -> Self:
+        await self._open_link()
+        try:
+            model = await self._query(query("Rtp"))
+            self._capabilities = Capabilities(
+                model=model.text,
+                sides=2,
+                panels=self._capabilities.panels,
+                chip_stations=self._capabilities.chip_stations,
+            )
+        except DriverError as exc:
+            # A printer that is off or busy now may answer later: status() says so.
+            log.warning(
+                "evolis.identify_failed", transport=self.transport.description, error=str(exc)
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close_link()
+
+    async def _open_link(self) -> None:
+        await self.transport.open()
+        self._link_error = None
+        self._conn.reset()
+        self._reader = asyncio.create_task(
+            self._read_loop(), name=f"evolis-reader:{self.transport.description}"
+        )
+
+    async def _close_link(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        await self.transport.close()
+
+    async def _ensure_link(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            return
+        await self._close_link()
+        await self._open_link()
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                data = await self.transport.read(READ_POLL_S)
+            except PrinterTimeout:
+                continue
+            except TransportError as exc:
+                self._link_error = str(exc)
+                waiter = self._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(TransportError(str(exc)))
+                return
+            self._conn.receive_data(data)
+            while (reply := self._conn.next_reply()) is not None:
+                waiter = self._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(reply)
+
+    # ------------------------------------------------------------ requests
+
+    async def _request(self, command: Command, timeout_s: float) -> Reply:
+        async with self._lock:
+            if self._reader is None or self._reader.done():
+                raise TransportError(self._link_error or "link is not open")
+            waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await self.transport.write(self._conn.send(command))
+                return await asyncio.wait_for(waiter, timeout_s)
+            except TimeoutError:
+                self._conn.reset()
+                raise PrinterTimeout(f"no reply to {command.name} within {timeout_s:g} s") from None
+            except BaseException:
+                self._conn.reset()
+                raise
+            finally:
+                self._waiter = None
+
+    async def _query(self, command: Command) -> Reply:
+        return await self._request(command, self.options.timeout_s)
+
+    async def _step(self, command: Command) -> Reply:
+        return await self._request(command, self.options.card_timeout_s)
+
+    # --------------------------------------------------------------- public
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    async def status(self) -> PrinterStatus:
+        if self._printing:
+            return PrinterStatus(PrinterState.BUSY, card_inside=True)
+        try:
+            await self._ensure_link()
+            return await self._read_status()
+        except (TransportError, PrinterTimeout) as exc:
+            return PrinterStatus(
+                PrinterState.OFFLINE, frozenset({PrinterState.OFFLINE}), message=str(exc)
+            )
+
+    async def _read_status(self) -> PrinterStatus:
+        faults: set[PrinterState] = set()
+        cover = await self._retrying(query("Rse", "o"), parse_voltage)
+        if cover < SENSOR_OPEN_VOLTS:
+            faults.add(PrinterState.COVER_OPEN)
+        feeder = await self._retrying(query("Rse", "f"), parse_voltage)
+        if feeder < SENSOR_OPEN_VOLTS:
+            faults.add(PrinterState.FEEDER_EMPTY)
+        ribbon = await self._retrying(query("Rrt", "count"), parse_count)
+        if ribbon <= 0:
+            faults.add(PrinterState.RIBBON_OUT)
+        elif ribbon < self.options.ribbon_low:
+            faults.add(PrinterState.RIBBON_LOW)
+        position = await self._retrying(query("Rlr", "p"), parse_card_position)
+        last = await self._query(query("Rlr"))
+        message = None
+        if last.error is not None:
+            message = last.text
+            kind_state = NOT_FED_ERRORS.get(last.error, PrinterState.ERROR)
+            if kind_state is not PrinterState.BUSY:
+                faults.add(kind_state)
+        state = next((s for s in STATE_PRIORITY if s in faults), PrinterState.READY)
+        return PrinterStatus(
+            state,
+            frozenset(faults),
+            ribbon_prints_left=ribbon,
+            card_inside=position is not CardPosition.NONE,
+            message=message,
+        )
+
+    async def _retrying(self, command: Command, parse: Callable[[Reply], T]) -> T:
+        """Queries are harmless to repeat: one retry after a garbled reply."""
+        try:
+            return parse(await self._query(command))
+        except RemoteProtocolError:
+            self.transport.discard_input()
+            await asyncio.sleep(0.05)
+            try:
+                return parse(await self._query(command))
+            except RemoteProtocolError as exc:
+                raise ProtocolError(str(exc)) from exc
+
+    def prepare(self, card: CardArtwork) -> PreparedCard:
+        sides = [encode_side(card.front)]
+        if card.back is not None:
+            sides.append(encode_side(card.back))
+        return PreparedCard(
+            driver=FAMILY,
+            payload=EvolisJob(tuple(sides)),
+            sides=len(sides),
+            chip_data=card.chip_data,
+        )
+
+    async def print_card(self, card: PreparedCard, expected_serial: str | None) -> CardOutcome:
+        if card.driver != FAMILY or not isinstance(card.payload, EvolisJob):
+            raise ValueError(f"card was prepared for {card.driver!r}, not {FAMILY!r}")
+        if card.chip_data is not None and self.options.chip_encoder is None:
+            raise ValueError("card has chip data but this printer has no chip encoder configured")
+        self._printing = True
+        self._card_fed = False
+        try:
+            await self._ensure_link()
+            return await self._run_card(card.payload, card.chip_data, expected_serial)
+        except (PrinterTimeout, TransportError) as exc:
+            return PrinterFault(
+                PrinterStatus(
+                    PrinterState.OFFLINE, frozenset({PrinterState.OFFLINE}), message=str(exc)
+                ),
+                card_fed=self._card_fed,
+                detail=str(exc),
+            )
+        finally:
+            self._printing = False
+
+    async def _run_card(
+        self, job: EvolisJob, chip_data: bytes | None, serial: str | None
+    ) -> CardOutcome:
+        for opening in (Command("Pr", ("ymcko",)), Command("Ss")):
+            reply = await self._step(opening)
+            if not reply.ok:
+                return await self._not_fed(reply)
+
+        station = self.options.chip_station
+        feed = (
+            Command("Si")
+            if chip_data is None
+            else Command("Sis" if station == "contact" else "Sic")
+        )
+        # From here a blank may have left the feeder, whatever the reply says.
+        self._card_fed = True
+        reply = await self._step(feed)
+        if not reply.ok:
+            kind = reply.error
+            if kind is ErrorKind.DOUBLE_FEED:
+                return Spoiled(serial, SpoilReason.MISFEED, reply.text, extra_blanks=1)
+            if kind is ErrorKind.CARD_JAM:
+                return Spoiled(serial, SpoilReason.JAM, reply.text)
+            self._card_fed = False
+            return await self._not_fed(reply)
+
+        chip_uid = None
+        if chip_data is not None:
+            encoder = self.options.chip_encoder
+            if encoder is None:  # checked above; keeps the type checker honest
+                raise ValueError("no chip encoder")
+            try:
+                chip_uid = await asyncio.wait_for(
+                    encoder.encode(station, chip_data), self.options.card_timeout_s
+                )
+            except (ChipError, TimeoutError) as exc:
+                return await self._reject(
+                    serial, SpoilReason.CHIP_ERROR, f"chip: {exc or 'timeout'}"
+                )
+
+        for index, side in enumerate(job.sides):
+            reply = await self._step(Command("Sr" if index == 0 else "Sv"))
+            if not reply.ok:
+                return await self._print_failed(serial, reply)
+            for panel in side:
+                reply = await self._step(panel)
+                if not reply.ok:
+                    return await self._print_failed(serial, reply)
+        reply = await self._step(Command("Se"))
+        if not reply.ok:
+            return await self._print_failed(serial, reply)
+        return Issued(serial, chip_uid)
+
+    async def _not_fed(self, reply: Reply) -> PrinterFault:
+        status = await self._read_status()
+        return PrinterFault(status, card_fed=False, detail=reply.text)
+
+    async def _print_failed(self, serial: str | None, reply: Reply) -> CardOutcome:
+        if reply.error is ErrorKind.CARD_JAM:
+            return Spoiled(serial, SpoilReason.JAM, reply.text)
+        return await self._reject(serial, SpoilReason.PRINT_ERROR, reply.text)
+
+    async def _reject(self, serial: str | None, reason: SpoilReason, detail: str) -> CardOutcome:
+        """Send the card to the reject bin; if even that fails, the printer
+        holds it and a technician must look."""
+        reply = await self._step(Command("Ser"))
+        if reply.ok:
+            return Spoiled(serial, reason, detail)
+        status = await self._read_status()
+        return PrinterFault(status, card_fed=True, detail=f"{detail}; reject failed: {reply.text}")
+
+    # For tests: a driver between requests has nothing waiting.
+    @property
+    def pending_waiters(self) -> int:
+        return 0 if self._waiter is None else 1

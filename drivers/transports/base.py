@@ -1,0 +1,29 @@
+"""The one interface every byte link offers a driver."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A byte pipe to one printer.
+
+    ``read`` returns at least one byte, raises
+    :class:`drivers.base.PrinterTimeout` when nothing came within ``timeout_s``
+    seconds, and :class:`drivers.base.TransportError` when the link is gone.
+    """
+
+    description: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def read(self, timeout_s: float) -> bytes: ...
+
+    def discard_input(self) -> None:
+        """Drop bytes already received but not yet read (before a retry)."""
+        ...

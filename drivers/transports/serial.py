@@ -1,0 +1,78 @@
+"""Serial ports and pseudo-terminals through pyserial-asyncio-fast."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import serial
+import serial_asyncio_fast
+
+from drivers.base import PrinterTimeout, TransportError
+
+READ_CHUNK = 4096
+WRITE_TIMEOUT_S = 30.0
+
+
+class SerialTransport:
+    """A serial device (``/dev/ttyUSB0``) or a pty path, opened with pyserial."""
+
+    def __init__(self, device: str, baudrate: int = 9600, open_timeout_s: float = 5.0) -> None:
+        self.device = device
+        self.baudrate = baudrate
+        self.description = f"serial:{device}@{baudrate}"
+        self._open_timeout_s = open_timeout_s
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                serial_asyncio_fast.open_serial_connection(
+                    url=self.device, baudrate=self.baudrate, rtscts=False, xonxoff=False
+                ),
+                self._open_timeout_s,
+            )
+        except TimeoutError:
+            raise TransportError(f"opening {self.device} timed out") from None
+        except (OSError, serial.SerialException) as exc:
+            raise TransportError(f"cannot open {self.device}: {exc}") from exc
+
+    async def close(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(TimeoutError, OSError, serial.SerialException):
+                await asyncio.wait_for(writer.wait_closed(), 2.0)
+
+    async def write(self, data: bytes) -> None:
+        if self._writer is None or self._writer.is_closing():
+            raise TransportError(f"{self.device} is not open")
+        try:
+            self._writer.write(data)
+            await asyncio.wait_for(self._writer.drain(), WRITE_TIMEOUT_S)
+        except TimeoutError:
+            raise PrinterTimeout(f"{self.device} did not take {len(data)} bytes") from None
+        except (OSError, serial.SerialException, ConnectionError) as exc:
+            raise TransportError(f"writing to {self.device} failed: {exc}") from exc
+
+    async def read(self, timeout_s: float) -> bytes:
+        if self._reader is None:
+            raise TransportError(f"{self.device} is not open")
+        try:
+            data = await asyncio.wait_for(self._reader.read(READ_CHUNK), timeout_s)
+        except TimeoutError:
+            raise PrinterTimeout(f"{self.device}: no answer within {timeout_s:g} s") from None
+        except (OSError, serial.SerialException, ConnectionError) as exc:
+            raise TransportError(f"reading {self.device} failed: {exc}") from exc
+        if not data:
+            raise TransportError(f"{self.device} was closed")
+        return data
+
+    def discard_input(self) -> None:
+        reader = self._reader
+        if reader is not None:
+            # StreamReader has no public flush; its buffer is the only copy.
+            buffer = getattr(reader, "_buffer", None)
+            if isinstance(buffer, bytearray):
+                buffer.clear()

@@ -1,0 +1,147 @@
+"""Moving bytes between a simulated printer and a link (pty or in-memory).
+
+The same loop serves every family: read what the host sent, let the printer
+model answer command by command, sleep each step's time, write the reply.
+Link drops are carried out here, because only this layer owns the link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tty
+from dataclasses import dataclass
+from typing import Protocol
+
+from drivers.base import PrinterTimeout, TransportError
+from simulators.machine import Machine
+
+POLL_S = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    delay_s: float
+    reply: bytes | None
+
+
+class PrinterModel(Protocol):
+    family: str
+    machine: Machine
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def next_response(self) -> Response | None: ...
+
+
+class Link(Protocol):
+    async def write(self, data: bytes) -> None: ...
+
+    async def read(self, timeout_s: float) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+async def serve_link(model: PrinterModel, link: Link) -> None:
+    """Answer the host until the link closes or the control API drops it."""
+    generation = model.machine.link_generation
+    while True:
+        if model.machine.link_generation != generation or model.machine.faults.link_drop:
+            await link.close()
+            return
+        try:
+            data = await link.read(POLL_S)
+        except PrinterTimeout:
+            continue
+        except TransportError:
+            return
+        model.receive_data(data)
+        while (response := model.next_response()) is not None:
+            if response.delay_s:
+                await asyncio.sleep(response.delay_s)
+            if response.reply is not None:
+                try:
+                    await link.write(response.reply)
+                except TransportError:
+                    return
+
+
+class PtyLink:
+    """The printer's end of a pseudo-terminal; the host opens ``path``.
+
+    The simulator keeps the host's end open too, so a driver can close and
+    reopen the path (as with a real serial port) without the printer noticing.
+    """
+
+    def __init__(self) -> None:
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        tty.setraw(self.master)
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self._slave)
+        self._closed = False
+
+    async def read(self, timeout_s: float) -> bytes:
+        if self._closed:
+            raise TransportError("pty closed")
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(self.master, wake)
+        try:
+            await asyncio.wait_for(ready, timeout_s)
+        except TimeoutError:
+            raise PrinterTimeout("nothing from the host") from None
+        finally:
+            loop.remove_reader(self.master)
+        try:
+            data = os.read(self.master, 65536)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise TransportError(f"pty read failed: {exc}") from exc
+        return data
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._closed:
+                raise TransportError("pty closed")
+            try:
+                sent = os.write(self.master, view)
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+                continue
+            except OSError as exc:
+                raise TransportError(f"pty write failed: {exc}") from exc
+            view = view[sent:]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for fd in (self.master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+async def serve_pty(model: PrinterModel, on_path: list[str]) -> None:
+    """Serve over a pty; after a link drop, wait for it to be cleared, then
+    open a fresh pty (a new path, as a re-plugged adapter gets). ``on_path``
+    always holds the current path as its only item."""
+    while True:
+        link = PtyLink()
+        on_path[:] = [link.path]
+        try:
+            await serve_link(model, link)
+        finally:
+            await link.close()
+        on_path[:] = []
+        # The flag is cleared by the control API's plain code, not an Event.
+        while model.machine.faults.link_drop:  # noqa: ASYNC110
+            await asyncio.sleep(POLL_S)

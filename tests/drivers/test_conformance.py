@@ -1,0 +1,308 @@
+"""One suite for every driver + simulator pair, over links that deliver
+bytes whole, one at a time, and with delays."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from drivers.base import (
+    CardArtwork,
+    Driver,
+    DriverOptions,
+    Issued,
+    PrinterFault,
+    PrinterState,
+    SideArtwork,
+    Spoiled,
+    SpoilReason,
+)
+from drivers.evolis import panels
+from drivers.evolis.driver import EvolisDriver
+from drivers.transports.memory import Delivery
+from simulators.local import LocalSimulator, MachineChipEncoder, make_model
+from simulators.machine import Fault, Machine, expand_serials
+
+FAMILIES = {"evolis": EvolisDriver}
+SERIALS = expand_serials("AB-100001..AB-100012")
+
+
+@dataclass
+class Rig:
+    driver: EvolisDriver
+    machine: Machine
+    sim: LocalSimulator
+    delivery: Delivery
+
+    def next_serial(self) -> str:
+        return self.machine.feeder[0].serial
+
+
+@pytest.fixture(params=[(f, d) for f in FAMILIES for d in Delivery], ids=lambda p: f"{p[0]}-{p[1]}")
+async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    family, delivery = request.param
+    machine = Machine(speed=5000, reject_capacity=5)
+    machine.load(SERIALS)
+    sim = LocalSimulator("conformance", make_model(family, machine))
+    host = await sim.connect(delivery)
+    options = DriverOptions(
+        timeout_s=0.5, card_timeout_s=2.0, chip_encoder=MachineChipEncoder(machine)
+    )
+    driver = FAMILIES[family](host, options)
+    async with driver:
+        yield Rig(driver, machine, sim, delivery)
+    await sim.stop()
+
+
+def artwork(chip: bytes | None = None) -> CardArtwork:
+    color = Image.new("RGB", (1016, 648), "white")
+    draw = ImageDraw.Draw(color)
+    draw.rectangle((40, 40, 300, 360), fill=(200, 30, 60))
+    draw.ellipse((600, 100, 950, 500), fill=(20, 120, 220))
+    black = Image.new("1", (1016, 648), 0)
+    ImageDraw.Draw(black).rectangle((40, 500, 900, 560), fill=1)
+    overlay = Image.new("1", (1016, 648), 1)
+    ImageDraw.Draw(overlay).rectangle((100, 200, 200, 300), fill=0)  # chip window
+    back_black = Image.new("1", (1016, 648), 0)
+    ImageDraw.Draw(back_black).text((50, 50), "ID 3521 0000 1111", fill=1)
+    return CardArtwork(
+        SideArtwork(color, black, overlay), SideArtwork(None, back_black), chip_data=chip
+    )
+
+
+async def test_driver_satisfies_the_interface(rig: Rig) -> None:
+    """The driver is a drivers.base.Driver and names the printer's model."""
+    assert isinstance(rig.driver, Driver)
+    assert rig.driver.capabilities.model == rig.machine.model
+    assert rig.driver.capabilities.sides == 2
+
+
+async def test_status_of_an_idle_printer(rig: Rig) -> None:
+    """A loaded, closed, idle printer is ready, with its ribbon count."""
+    status = await rig.driver.status()
+    assert status.state is PrinterState.READY
+    assert status.faults == frozenset()
+    assert status.ribbon_prints_left == rig.machine.ribbon_left
+    assert not status.card_inside
+    assert not status.blocked
+
+
+@pytest.mark.parametrize(
+    ("fault", "state"),
+    [
+        (Fault.COVER_OPEN, PrinterState.COVER_OPEN),
+        (Fault.FEEDER_EMPTY, PrinterState.FEEDER_EMPTY),
+        (Fault.REJECT_BIN_FULL, PrinterState.REJECT_BIN_FULL),
+        (Fault.RIBBON_OUT, PrinterState.RIBBON_OUT),
+    ],
+)
+async def test_status_decodes_blocking_conditions(
+    rig: Rig, fault: Fault, state: PrinterState
+) -> None:
+    """Each sensor or error condition is reported as its printer state."""
+    rig.machine.inject(fault)
+    status = await rig.driver.status()
+    assert status.state is state
+    assert status.blocked
+    rig.machine.clear(fault)
+    assert (await rig.driver.status()).state is PrinterState.READY
+
+
+async def test_low_ribbon_is_a_warning_not_a_stop(rig: Rig) -> None:
+    """Few prints left is reported but does not block the printer."""
+    rig.machine.ribbon_left = 3
+    status = await rig.driver.status()
+    assert PrinterState.RIBBON_LOW in status.faults
+    assert not status.blocked
+    assert status.ribbon_prints_left == 3
+
+
+async def test_dual_sided_card_lands_in_output_with_its_picture(rig: Rig) -> None:
+    """A full two-sided job issues the next blank and prints the exact panels."""
+    card = artwork()
+    serial = rig.next_serial()
+    ribbon = rig.machine.ribbon_left
+    outcome = await rig.driver.print_card(rig.driver.prepare(card), serial)
+    assert outcome == Issued(serial)
+    [printed] = rig.machine.output
+    assert printed.serial == serial
+    assert rig.machine.ribbon_left == ribbon - 2
+    front = {p.panel: p.plane for p in printed.sides["front"]}
+    back = {p.panel: p.plane for p in printed.sides["back"]}
+    yellow, magenta, cyan = panels.color_planes(card.front.color)
+    assert (front["y"] == yellow).all()
+    assert (front["m"] == magenta).all()
+    assert (front["c"] == cyan).all()
+    # The overlay leaves the chip window clear, the back carries black text only.
+    overlay_image = np.asarray(printed.sides["front"][4].image())
+    assert overlay_image[250, 150] == 0
+    assert overlay_image[400, 600] == 255
+    assert back["k"].any()
+    assert not back["y"].any()
+    assert (await rig.driver.status()).state is PrinterState.READY
+
+
+async def test_chip_card_is_encoded_at_the_station(rig: Rig) -> None:
+    """Chip data is written to the parked blank; Issued carries its UID."""
+    serial = rig.next_serial()
+    outcome = await rig.driver.print_card(rig.driver.prepare(artwork(b"\x01\x02")), serial)
+    assert isinstance(outcome, Issued)
+    [printed] = rig.machine.output
+    assert outcome.chip_uid == printed.chip_uid
+    assert printed.chip_data == b"\x01\x02"
+
+
+async def test_chip_failure_rejects_the_card(rig: Rig) -> None:
+    """A failed chip write sends the blank to the reject bin as chip_error."""
+    serial = rig.next_serial()
+    rig.machine.inject(Fault.CHIP_FAIL)
+    outcome = await rig.driver.print_card(rig.driver.prepare(artwork(b"\x09")), serial)
+    assert isinstance(outcome, Spoiled)
+    assert outcome.reason is SpoilReason.CHIP_ERROR
+    assert outcome.serial == serial
+    assert [c.serial for c in rig.machine.reject] == [serial]
+    assert not rig.machine.output
+
+
+async def test_jam_spoils_the_card_and_blocks_until_cleared(rig: Rig) -> None:
+    """A jam at feed spoils that blank; after clearing, the next card prints."""
+    prepared = rig.driver.prepare(artwork())
+    serial = rig.next_serial()
+    rig.machine.inject(Fault.JAM)
+    outcome = await rig.driver.print_card(prepared, serial)
+    assert outcome == Spoiled(serial, SpoilReason.JAM, "ERR CARD JAM")
+    assert (await rig.driver.status()).state is PrinterState.CARD_JAM
+    blocked = await rig.driver.print_card(prepared, rig.next_serial())
+    assert isinstance(blocked, PrinterFault)
+    assert not blocked.card_fed
+    rig.machine.clear(Fault.JAM)
+    assert [c.serial for c in rig.machine.reject] == [serial]
+    after = rig.next_serial()
+    assert await rig.driver.print_card(prepared, after) == Issued(after)
+
+
+async def test_double_feed_spoils_two_blanks(rig: Rig) -> None:
+    """Two blanks taken at once are a misfeed with one extra blank spoiled."""
+    serial = rig.next_serial()
+    rig.machine.inject(Fault.DOUBLE_FEED)
+    outcome = await rig.driver.print_card(rig.driver.prepare(artwork()), serial)
+    assert isinstance(outcome, Spoiled)
+    assert (outcome.serial, outcome.reason, outcome.extra_blanks) == (
+        serial,
+        SpoilReason.MISFEED,
+        1,
+    )
+    assert [c.serial for c in rig.machine.reject] == SERIALS[:2]
+
+
+async def test_no_pick_is_a_fault_without_a_blank(rig: Rig) -> None:
+    """A feed that took no card reports a fault with card_fed false; a retry works."""
+    serial = rig.next_serial()
+    rig.machine.inject(Fault.NO_PICK)
+    prepared = rig.driver.prepare(artwork())
+    outcome = await rig.driver.print_card(prepared, serial)
+    assert isinstance(outcome, PrinterFault)
+    assert not outcome.card_fed
+    assert rig.machine.feeder[0].serial == serial
+    assert await rig.driver.print_card(prepared, serial) == Issued(serial)
+
+
+@pytest.mark.parametrize(
+    ("fault", "state"),
+    [
+        (Fault.COVER_OPEN, PrinterState.COVER_OPEN),
+        (Fault.FEEDER_EMPTY, PrinterState.FEEDER_EMPTY),
+        (Fault.REJECT_BIN_FULL, PrinterState.REJECT_BIN_FULL),
+        (Fault.RIBBON_OUT, PrinterState.RIBBON_OUT),
+    ],
+)
+async def test_blocking_fault_stops_before_feeding(
+    rig: Rig, fault: Fault, state: PrinterState
+) -> None:
+    """A blocked printer takes no blank and says why; clearing it recovers."""
+    prepared = rig.driver.prepare(artwork())
+    serial = rig.next_serial()
+    rig.machine.inject(fault)
+    outcome = await rig.driver.print_card(prepared, serial)
+    assert isinstance(outcome, PrinterFault)
+    assert not outcome.card_fed
+    assert outcome.status.state is state
+    assert rig.machine.cards_fed == 0
+    rig.machine.clear(fault)
+    assert await rig.driver.print_card(prepared, serial) == Issued(serial)
+
+
+async def test_ribbon_running_out_mid_card_spoils_it(rig: Rig) -> None:
+    """The ribbon ending during a two-sided card rejects it as print_error."""
+    prepared = rig.driver.prepare(artwork())
+    serial = rig.next_serial()
+    rig.machine.inject(Fault.RIBBON_OUT, after=1)
+    outcome = await rig.driver.print_card(prepared, serial)
+    assert isinstance(outcome, Spoiled)
+    assert outcome.reason is SpoilReason.PRINT_ERROR
+    assert [c.serial for c in rig.machine.reject] == [serial]
+    assert (await rig.driver.status()).state is PrinterState.RIBBON_OUT
+
+
+async def test_silent_printer_times_out_and_leaves_no_waiter(rig: Rig) -> None:
+    """A printer that stops answering is offline; no waiter is left pending."""
+    rig.machine.inject(Fault.SILENT)
+    status = await rig.driver.status()
+    assert status.state is PrinterState.OFFLINE
+    assert rig.driver.pending_waiters == 0
+    outcome = await rig.driver.print_card(rig.driver.prepare(artwork()), rig.next_serial())
+    assert isinstance(outcome, PrinterFault)
+    assert not outcome.card_fed
+    assert rig.driver.pending_waiters == 0
+    rig.machine.clear(Fault.SILENT)
+    assert (await rig.driver.status()).state is PrinterState.READY
+
+
+async def test_garbage_on_the_line_is_resynchronised(rig: Rig) -> None:
+    """Noise before replies neither loses a reply nor fails the card."""
+    rig.machine.inject(Fault.GARBAGE, count=50)
+    assert (await rig.driver.status()).state is PrinterState.READY
+    serial = rig.next_serial()
+    rig.machine.inject(Fault.GARBAGE, count=200)
+    assert await rig.driver.print_card(rig.driver.prepare(artwork()), serial) == Issued(serial)
+
+
+async def test_power_loss_mid_card_is_a_fault_with_the_card_fed(rig: Rig) -> None:
+    """Power cut while printing: fate unknown, card_fed true; power-on clears it."""
+    serial = rig.next_serial()
+    rig.machine.inject(Fault.POWER_LOSS)
+    outcome = await rig.driver.print_card(rig.driver.prepare(artwork()), serial)
+    assert isinstance(outcome, PrinterFault)
+    assert outcome.card_fed
+    assert outcome.status.state is PrinterState.OFFLINE
+    assert rig.driver.pending_waiters == 0
+    rig.machine.clear(Fault.POWER_LOSS)
+    assert [(c.serial, c.note) for c in rig.machine.reject] == [(serial, "cleared at power-on")]
+    assert (await rig.driver.status()).state is PrinterState.READY
+
+
+async def test_link_drop_reports_offline_and_a_new_link_recovers(rig: Rig) -> None:
+    """A dropped link makes the printer offline; reconnecting brings it back."""
+    rig.machine.inject(Fault.LINK_DROP)
+    await asyncio.sleep(0.1)
+    assert (await rig.driver.status()).state is PrinterState.OFFLINE
+    rig.machine.clear(Fault.LINK_DROP)
+    host = await rig.sim.connect(rig.delivery)
+    async with EvolisDriver(host, rig.driver.options) as fresh:
+        assert (await fresh.status()).state is PrinterState.READY
+        serial = rig.next_serial()
+        assert await fresh.print_card(fresh.prepare(artwork()), serial) == Issued(serial)
+
+
+async def test_card_prepared_for_another_family_is_refused(rig: Rig) -> None:
+    """A PreparedCard from another driver is a clear error, nothing is fed."""
+    from drivers.base import PreparedCard
+
+    with pytest.raises(ValueError, match="prepared for"):
+        await rig.driver.print_card(PreparedCard("other", object(), 1), "AB-1")
+    assert rig.machine.cards_fed == 0
