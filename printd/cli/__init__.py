@@ -15,5 +15,10 @@ def cli() -> None:
     for every blank card, and reports each outcome back."""
 
 
+from printd.cli.render import render  # noqa: E402 - commands register after the group
+
+cli.add_command(render)
+
+
 def main() -> None:
     cli()

@@ -181,6 +181,10 @@ class TemplateLibrary:
     def get(self, name: str) -> LoadedTemplate | None:
         return self._templates.get(name)
 
+    def all(self) -> list[LoadedTemplate]:
+        """Every template, by name."""
+        return [self._templates[name] for name in sorted(self._templates)]
+
     def names(self) -> list[str]:
         return sorted(self._templates)
 

@@ -25,7 +25,7 @@ def side_panels(side: SideArtwork, size: tuple[int, int]) -> dict[str, Image.Ima
     if side.black is not None:
         k = ImageOps.invert(side.black.convert("L")).convert("1", dither=None)
     else:
-        k = Image.new("1", size, 1)
+        k = Image.new("1", size, 255)
     if side.overlay is not None:
         overlay = ImageOps.invert(side.overlay.convert("L")).convert("1", dither=None)
     else:

@@ -55,7 +55,7 @@ def _overlay(size: tuple[int, int], mode: str, windows: list[Box]) -> Image.Imag
         return Image.new("1", size, 0)
     if not windows:
         return None
-    overlay = Image.new("1", size, 1)
+    overlay = Image.new("1", size, 255)
     draw = ImageDraw.Draw(overlay)
     for x, y, w, h in windows:
         draw.rectangle((x, y, x + w - 1, y + h - 1), fill=0)
@@ -109,7 +109,7 @@ def _render_side(
                 problems.append(miss_problem(element.text, values, "does_not_fit", fit.reason))
                 continue
             if element.panel == "k":
-                draw_text(black_draw, element, fit, 1)
+                draw_text(black_draw, element, fit, 255)
             else:
                 draw_text(color_draw, element, fit, element.color)
         elif isinstance(element, ImageElement):
@@ -122,7 +122,7 @@ def _render_side(
             fitted, at = fit_image(picture, element)
             if element.panel == "k":
                 black.paste(
-                    1,
+                    255,
                     (*at, at[0] + fitted.width, at[1] + fitted.height),
                     to_mask(fitted, element.threshold),
                 )
@@ -141,7 +141,7 @@ def _render_side(
                 problems.append(miss_problem(element.data, values, "barcode", code.reason))
                 continue
             mask, at = code
-            black.paste(1, (*at, at[0] + mask.width, at[1] + mask.height), mask)
+            black.paste(255, (*at, at[0] + mask.width, at[1] + mask.height), mask)
     if problems:
         raise InvalidCard(problems)
     overlay = _overlay(size, side.overlay, side.overlay_windows)
