@@ -40,28 +40,55 @@ def code128_mask(
     return mask, (x + (width - len(row)) // 2, y)
 
 
-def qr_mask(element: QrElement, text: str) -> tuple[Image.Image, tuple[int, int]] | CodeMiss:
-    """The QR code of ``text`` centred in the element's box, or why it cannot be."""
+def _make_qr(element: QrElement, text: str, mask: int | None) -> segno.QRCode | CodeMiss:
     if not text:
         return CodeMiss("a QR code needs some data")
     try:
-        qr = segno.make_qr(text, error=element.error, boost_error=False)
+        return segno.make_qr(text, error=element.error, boost_error=False, mask=mask)
     except segno.DataOverflowError:
         return CodeMiss("too much data for a QR code")
-    matrix: tuple[bytearray, ...] = qr.matrix
-    n = len(matrix)
-    x, y, width, height = element.box
-    span = n + 2 * element.border
+
+
+def _qr_module(element: QrElement, symbol_modules: int) -> int | CodeMiss:
+    _x, _y, width, height = element.box
+    span = symbol_modules + 2 * element.border
     module = min(width, height) // span
     if module < element.min_module_px:
         return CodeMiss(
             f"the QR code needs {span * element.min_module_px} px, the box is "
             f"{min(width, height)} px"
         )
+    return module
+
+
+def qr_fits(element: QrElement, text: str) -> CodeMiss | None:
+    """Whether the QR code of ``text`` fits the box, without choosing its mask.
+
+    The mask does not change the symbol's size, and choosing the best one is
+    most of the encoding time, so intake checks with a fixed mask.
+    """
+    qr = _make_qr(element, text, mask=0)
+    if isinstance(qr, CodeMiss):
+        return qr
+    module = _qr_module(element, len(qr.matrix))
+    return module if isinstance(module, CodeMiss) else None
+
+
+def qr_mask(element: QrElement, text: str) -> tuple[Image.Image, tuple[int, int]] | CodeMiss:
+    """The QR code of ``text`` centred in the element's box, or why it cannot be."""
+    qr = _make_qr(element, text, mask=None)
+    if isinstance(qr, CodeMiss):
+        return qr
+    matrix: tuple[bytearray, ...] = qr.matrix
+    n = len(matrix)
+    module = _qr_module(element, n)
+    if isinstance(module, CodeMiss):
+        return module
+    x, y, width, height = element.box
     cells = Image.frombytes("L", (n, n), b"".join(bytes(row) for row in matrix))
     dark = cells.point([255 if v else 0 for v in range(256)], "1")
     mask = dark.resize((n * module, n * module), Image.Resampling.NEAREST)
-    side = span * module
+    side = (n + 2 * element.border) * module
     left = x + (width - side) // 2 + element.border * module
     top = y + (height - side) // 2 + element.border * module
     return mask, (left, top)

@@ -11,7 +11,7 @@ import re
 import unicodedata
 
 from printd.card import ArtworkCard, TemplateCard
-from printd.render.codes import CodeMiss, code128_mask, qr_mask
+from printd.render.codes import CodeMiss, code128_mask, qr_fits
 from printd.render.errors import CardProblem, InvalidCard
 from printd.render.images import ImageProblem, probe_image
 from printd.render.library import LoadedTemplate, TemplateLibrary
@@ -169,7 +169,7 @@ def _check_layout(
                 miss = (
                     code128_mask(element, data)
                     if isinstance(element, Code128Element)
-                    else qr_mask(element, data)
+                    else qr_fits(element, data)
                 )
                 if isinstance(miss, CodeMiss):
                     problem = miss_problem(element.data, values, "barcode", miss.reason)
