@@ -55,5 +55,10 @@ from printd.cli.sim import sim  # noqa: E402
 cli.add_command(sim)
 
 
+from printd.cli.render import render  # noqa: E402 - commands register after the group
+
+cli.add_command(render)
+
+
 def main() -> None:
     cli()
