@@ -37,27 +37,21 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 def _register() -> None:
+    # Imported here, after the group exists, so each noun's module stays independent.
     from printd.cli.blanks import blanks
     from printd.cli.config_cmd import config
     from printd.cli.jobs import jobs
     from printd.cli.printers import printers
+    from printd.cli.render import render
+    from printd.cli.run import run
+    from printd.cli.sim import sim
     from printd.cli.status import status
 
-    for command in (status, config, blanks, jobs, printers):
+    for command in (run, status, config, blanks, jobs, printers, render, sim):
         cli.add_command(command)
 
 
 _register()
-
-
-from printd.cli.sim import sim  # noqa: E402
-
-cli.add_command(sim)
-
-
-from printd.cli.render import render  # noqa: E402 - commands register after the group
-
-cli.add_command(render)
 
 
 def main() -> None:
