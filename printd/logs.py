@@ -80,5 +80,7 @@ def configure_logging(
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
-    return logger.bind(component=name)
+    # Initial values, not .bind(): binding now would freeze the logger with
+    # whatever configuration exists at import time, before configure_logging.
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(component=name)
+    return logger

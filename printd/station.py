@@ -100,9 +100,9 @@ class Station:
         """READY=1 waits until every printer was reached or found unreachable."""
         limit = max((p.timeout_s for p in self.settings.printers), default=0.0) + 1.0
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*(w.probed.wait() for w in self.workers.values())), limit
-            )
+            async with asyncio.timeout(limit):
+                for worker in self.workers.values():
+                    await worker.probed.wait()
 
     async def _watchdog(self) -> None:
         """WATCHDOG=1 from the event loop itself: a stuck loop stops feeding it."""
@@ -146,7 +146,7 @@ class Station:
         """Report expired jobs and purge reported payloads past retention."""
         assert self.store is not None
         store = self.store
-        while True:
+        while not self._stop.is_set():
             expired = jobflow.expire_due(store)
             if expired:
                 log.info("jobs_expired", jobs=len(expired))
@@ -156,4 +156,5 @@ class Station:
             if purged:
                 log.info("payloads_purged", jobs=purged)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), HOUSEKEEPING_S)
+                async with asyncio.timeout(HOUSEKEEPING_S):
+                    await self._stop.wait()

@@ -81,6 +81,8 @@ class ControlHandler:
             name = request.get("name")
             m.clear(Fault(name) if name else None)
             return {}
+        if op == "remove_card":
+            return {"serial": m.remove_card()}
         if op == "chip_write":
             want = Position(request.get("station", "contact"))
             if m.position is not want:
@@ -196,6 +198,11 @@ class ControlClient:
 
     def clear(self, fault: Fault | str | None = None) -> None:
         self.call("clear", name=str(Fault(fault)) if fault is not None else None)
+
+    def remove_card(self) -> str | None:
+        """Take out a card left inside the printer (it goes to the reject bin)."""
+        serial = self.call("remove_card")["serial"]
+        return None if serial is None else str(serial)
 
     def picture_png(
         self, panel: str, side: str = "front", bin: str = "output", index: int = -1

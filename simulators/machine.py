@@ -108,8 +108,17 @@ class Card:
     sides: dict[str, list[DecodedPanel]] = field(default_factory=dict)
     chip_data: bytes | None = None
     note: str = ""
+    # Set when the card's pictures were dropped to save memory (see keep_pictures).
+    frozen_summary: dict[str, Any] | None = None
+
+    def forget_pictures(self) -> None:
+        if self.frozen_summary is None:
+            self.frozen_summary = self.summary()
+            self.sides = {}
 
     def summary(self) -> dict[str, Any]:
+        if self.frozen_summary is not None:
+            return self.frozen_summary
         return {
             "serial": self.serial,
             "chip_uid": self.chip_uid,
@@ -178,6 +187,7 @@ class Machine:
         fault_rate: float = 0.0,
         model: str = "Simulated",
         serial_number: str = "SIM0001",
+        keep_pictures: int = 20,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -200,6 +210,9 @@ class Machine:
         self.random = random.Random(seed)
         self.cards_fed = 0
         self.link_generation = 0  # bumped on every link drop
+        # Decoded panels take megabytes a card: keep the pictures of the last
+        # few cards per bin only; older cards keep their summary.
+        self.keep_pictures = keep_pictures
 
     # ------------------------------------------------------------ loading
 
@@ -291,6 +304,18 @@ class Machine:
         elif fault is Fault.POWER_LOSS:
             f.power_loss_next = False
             self.power_on()
+
+    def remove_card(self) -> str | None:
+        """A technician opens the printer and takes out a card left inside
+        (say, after the station died mid-card); it goes to the reject bin."""
+        if self.card is None:
+            return None
+        serial = self.card.serial
+        self.card.note = self.card.note or "removed by technician"
+        self.reject.append(self.card)
+        self.card, self.position = None, Position.NONE
+        self.jammed = False
+        return serial
 
     def power_on(self) -> None:
         """Power back: a card left inside is cleared into the reject bin."""
@@ -427,6 +452,7 @@ class Machine:
             raise MachineError(Trouble.COVER_OPEN)
         card, self.card, self.position = self.card, None, Position.NONE
         self.output.append(card)
+        self._trim_pictures()
         return card
 
     def reject_card(self, note: str = "") -> Card:
@@ -441,7 +467,15 @@ class Machine:
         card, self.card, self.position = self.card, None, Position.NONE
         card.note = card.note or note or "rejected"
         self.reject.append(card)
+        self._trim_pictures()
         return card
+
+    def _trim_pictures(self) -> None:
+        for bin_ in (self.output, self.reject):
+            index = len(bin_) - self.keep_pictures - 1
+            while index >= 0 and bin_[index].frozen_summary is None:
+                bin_[index].forget_pictures()
+                index -= 1
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a test or technician may ask about, as plain data."""

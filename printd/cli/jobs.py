@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
@@ -16,6 +18,9 @@ from printd.cli.common import (
     refusals,
 )
 from printd.pipeline import jobflow
+from printd.pipeline.artwork import parse_card
+from printd.pipeline.cards import CardNotPrintable
+from printd.render import RenderError, TemplateError, TemplateLibrary, render_card, write_preview
 from printd.store import JobRecord, JobState
 from printd.store.clock import stamp
 from printd.store.ledger import SpoilReason
@@ -206,3 +211,41 @@ def retry(app: AppContext, job_ids: tuple[str, ...], by: str | None) -> None:
         for job_id in job_ids:
             jobflow.retry(store, job_id, app.operator(by))
     app.console.print(f"{len(job_ids)} job(s) back in the queue")
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the PNG files (created if missing).",
+)
+@pass_app
+@refusals
+def preview(app: AppContext, job_id: str, out: Path) -> None:
+    """Write what will be printed for JOB_ID: each side and each panel as PNG.
+
+    Files: front.png (composite), front-color.png, front-k.png (resin black),
+    front-overlay.png (white = overlay, black = clear window), and the same for
+    the back. They hold the citizen's photo and data: delete them after use.
+    A job's preview is no longer possible once its payload is purged.
+    """
+    with app.store() as store:
+        job = store.jobs.get(job_id)
+        if job is None:
+            fail(f"no job {job_id}")
+        payload = store.jobs.payload(job_id)
+    if payload is None:
+        fail(f"job {job_id} has no payload any more (purged after its retention window)")
+    try:
+        templates = TemplateLibrary.from_settings(app.settings)
+        card, chip = parse_card(payload)
+        files = write_preview(render_card(card, chip, templates), out)
+    except (CardNotPrintable, RenderError, TemplateError) as exc:
+        fail(f"job {job_id} cannot be rendered: {exc}")
+    except OSError as exc:
+        fail(f"cannot write to {out}: {exc}")
+    for path in files:
+        app.console.print(str(path), markup=False)

@@ -8,11 +8,12 @@ import signal
 import click
 
 from drivers.base import DriverOptions
-from printd.cli.common import EXIT_STORE, AppContext, fail, pass_app
+from printd.cli.common import EXIT_CONFIG, EXIT_STORE, AppContext, fail, pass_app
 from printd.config import PrinterSettings
 from printd.logs import configure_logging, get_logger
 from printd.pipeline.artwork import make_artwork_source
 from printd.pipeline.worker import DriverFactory
+from printd.render import TemplateError, TemplateLibrary
 from printd.station import Station
 from printd.store import StoreError
 
@@ -46,7 +47,13 @@ def run(app: AppContext) -> None:
     settings = app.settings
     configure_logging(settings.logging.level, settings.logging.format)
     get_logger("printd").info("starting", station=settings.station.id)
-    station = Station(settings, artwork=make_artwork_source(), open_driver=driver_opener)
+    try:
+        templates = TemplateLibrary.from_settings(settings)
+    except TemplateError as exc:
+        for line in exc.lines:
+            app.err.print(f"printd: {line}", markup=False)
+        raise SystemExit(EXIT_CONFIG) from None
+    station = Station(settings, artwork=make_artwork_source(templates), open_driver=driver_opener)
     try:
         asyncio.run(run_station(station))
     except StoreError as exc:

@@ -159,7 +159,8 @@ class PrinterWorker:
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def _serve(self, driver: Driver) -> None:
         await self._check_status(driver)
@@ -177,7 +178,10 @@ class PrinterWorker:
 
     async def _may_print(self, driver: Driver) -> bool:
         if self.view.mode == PAUSED:
-            self._show("paused", self.view.detail if self._fault else "")
+            if self._fault is not None:
+                self._show("fault", self.view.detail)
+            else:
+                self._show("paused")
             return False
         if self.view.mode == DRAINING:
             self.view.mode = PAUSED
@@ -258,9 +262,8 @@ class PrinterWorker:
                 return
             self._cards.prefetch(driver)
             try:
-                outcome = await asyncio.wait_for(
-                    driver.print_card(prepared, claim.serial), self._config.card_timeout_s
-                )
+                async with asyncio.timeout(self._config.card_timeout_s):
+                    outcome = await driver.print_card(prepared, claim.serial)
             except (TimeoutError, DriverError) as exc:
                 why = f"lost contact with the printer during the card: {type(exc).__name__}"
                 jobflow.record_unknown(self._store, claim, why)
