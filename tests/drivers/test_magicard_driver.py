@@ -74,3 +74,23 @@ def test_two_sided_and_chip_cards_are_refused_at_prepare() -> None:
         driver.prepare(CardArtwork(side, side))
     with pytest.raises(ValueError, match="chip"):
         driver.prepare(CardArtwork(side, chip_data=b"\x01"))
+
+
+async def test_sim_url_builds_a_magicard_printer_for_the_magicard_driver() -> None:
+    """sim://NAME with driver magicard gets a Magicard simulator that prints."""
+    from drivers.base import Issued
+    from drivers.registry import open_driver
+    from simulators import local
+
+    try:
+        async with open_driver(
+            "desk-3", "magicard", "sim://mc-url?blanks=MC-1..MC-3&speed=5000", DriverOptions()
+        ) as driver:
+            assert local.get("mc-url").model.family == "magicard"
+            assert (await driver.status()).ribbon_prints_left == 250
+            prepared = driver.prepare(CardArtwork(SideArtwork(None)))
+            assert await driver.print_card(prepared, "MC-1") == Issued("MC-1")
+        with pytest.raises(ValueError, match="magicard printer, not evolis"):
+            local.get_or_create("mc-url", "evolis", {})
+    finally:
+        await local.forget_all()
