@@ -1,6 +1,7 @@
 """Prints how long printd takes to encode a card into Evolis panels and to push
 one through a fast simulator (no printing delays), for a simple card and a
-photo card. Target: encoding <= 20 ms per side."""
+photo card; then the same for a single-sided Magicard job. Target: encoding
+<= 20 ms per side."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from PIL import Image, ImageDraw
 from drivers.base import CardArtwork, DriverOptions, Issued, SideArtwork
 from drivers.evolis.driver import EvolisDriver
 from drivers.evolis.panels import encode_side
+from drivers.magicard import panels as magicard_panels
+from drivers.magicard.driver import MagicardDriver
 from simulators.evolis import EvolisPrinter
 from simulators.local import LocalSimulator
 from simulators.machine import Machine, expand_serials
+from simulators.magicard import MagicardPrinter
 
 ROUNDS = 20
 
@@ -51,11 +55,28 @@ def time_encode(side: SideArtwork) -> tuple[float, int]:
     return statistics.median(times) * 1000, size
 
 
-async def time_push(card: CardArtwork) -> float:
+def time_encode_magicard(side: SideArtwork) -> tuple[float, int]:
+    magicard_panels.encode_side(side)  # warm-up
+    times = []
+    size = 0
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        size = len(magicard_panels.encode_side(side).encode())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000, size
+
+
+async def time_push(card: CardArtwork, family: str = "evolis") -> float:
     machine = Machine(speed=1e9)
     machine.load(expand_serials("BN-000001..BN-000050"))
-    sim = LocalSimulator("bench", EvolisPrinter(machine))
-    driver = EvolisDriver(await sim.connect(), DriverOptions(timeout_s=5, card_timeout_s=30))
+    options = DriverOptions(timeout_s=5, card_timeout_s=30)
+    driver: EvolisDriver | MagicardDriver
+    if family == "evolis":
+        sim = LocalSimulator("bench", EvolisPrinter(machine))
+        driver = EvolisDriver(await sim.connect(), options)
+    else:
+        sim = LocalSimulator("bench", MagicardPrinter(machine))
+        driver = MagicardDriver(await sim.connect(), options)
     times = []
     async with driver:
         prepared = driver.prepare(card)
@@ -77,6 +98,12 @@ def main() -> None:
     card = CardArtwork(id_card_side(), SideArtwork(None, id_card_side().black))
     ms = asyncio.run(time_push(card))
     print(f"Dual-sided card through an instant simulator (in-memory link): {ms:.1f} ms/card")
+    print("Magicard job encoding (planes and framing), median of", ROUNDS)
+    for name, side in (("id-card side", id_card_side()), ("full-photo side", photo_side())):
+        ms, size = time_encode_magicard(side)
+        print(f"  {name:16s} {ms:7.1f} ms/side  {size / 1024:7.0f} KiB of job data")
+    ms = asyncio.run(time_push(CardArtwork(id_card_side()), "magicard"))
+    print(f"Single-sided Magicard card through an instant simulator: {ms:.1f} ms/card")
 
 
 if __name__ == "__main__":

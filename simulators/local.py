@@ -68,6 +68,10 @@ def make_model(family: str, machine: Machine) -> PrinterModel:
         from simulators.evolis import EvolisPrinter
 
         return EvolisPrinter(machine)
+    if family == "magicard":
+        from simulators.magicard import MagicardPrinter
+
+        return MagicardPrinter(machine)
     raise ValueError(f"no simulator for printer family {family!r}")
 
 

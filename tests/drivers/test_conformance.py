@@ -4,10 +4,12 @@ bytes whole, one at a time, and with delays."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from PIL import Image, ImageDraw
 
@@ -24,28 +26,58 @@ from drivers.base import (
 )
 from drivers.evolis import panels
 from drivers.evolis.driver import EvolisDriver
+from drivers.magicard import panels as magicard_panels
+from drivers.magicard.driver import MagicardDriver
 from drivers.transports.memory import Delivery
 from simulators.local import LocalSimulator, MachineChipEncoder, make_model
 from simulators.machine import Fault, Machine, expand_serials
 
-FAMILIES = {"evolis": EvolisDriver}
+AnyDriver = EvolisDriver | MagicardDriver
+Planes = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """What the suite needs to know of one driver + simulator family."""
+
+    driver: type[EvolisDriver] | type[MagicardDriver]
+    sides: int
+    chip: bool
+    jam_detail: str
+    color_planes: Callable[[Image.Image | None], Planes]
+
+    def names_model(self, machine: Machine, model: str) -> bool:
+        if self.driver is EvolisDriver:
+            return model == machine.model
+        return model.startswith("Magicard") and machine.serial_number in model
+
+
+FAMILIES = {
+    "evolis": Pair(EvolisDriver, 2, True, "ERR CARD JAM", panels.color_planes),
+    "magicard": Pair(MagicardDriver, 1, False, "CARD JAM", magicard_panels.color_planes),
+}
 SERIALS = expand_serials("AB-100001..AB-100012")
 
 
 @dataclass
 class Rig:
-    driver: EvolisDriver
+    driver: AnyDriver
     machine: Machine
     sim: LocalSimulator
     delivery: Delivery
+    pair: Pair
 
     def next_serial(self) -> str:
         return self.machine.feeder[0].serial
 
+    def card(self, chip: bytes | None = None) -> CardArtwork:
+        """The test card in the form this family prints (back side if it can)."""
+        full = artwork(chip)
+        return full if self.pair.sides == 2 else CardArtwork(full.front, None, chip)
 
-@pytest.fixture(params=[(f, d) for f in FAMILIES for d in Delivery], ids=lambda p: f"{p[0]}-{p[1]}")
-async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
-    family, delivery = request.param
+
+@asynccontextmanager
+async def make_rig(family: str, delivery: Delivery) -> AsyncIterator[Rig]:
     machine = Machine(speed=5000, reject_capacity=5)
     machine.load(SERIALS)
     sim = LocalSimulator("conformance", make_model(family, machine))
@@ -53,10 +85,41 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
     options = DriverOptions(
         timeout_s=0.5, card_timeout_s=2.0, chip_encoder=MachineChipEncoder(machine)
     )
-    driver = FAMILIES[family](host, options)
-    async with driver:
-        yield Rig(driver, machine, sim, delivery)
-    await sim.stop()
+    pair = FAMILIES[family]
+    driver = pair.driver(host, options)
+    try:
+        async with driver:
+            yield Rig(driver, machine, sim, delivery, pair)
+    finally:
+        await sim.stop()
+
+
+def _params(keep: Callable[[Pair], bool]) -> list[tuple[str, Delivery]]:
+    return [(f, d) for f, pair in FAMILIES.items() if keep(pair) for d in Delivery]
+
+
+def _ids(param: tuple[str, Delivery]) -> str:
+    return f"{param[0]}-{param[1]}"
+
+
+@pytest.fixture(params=_params(lambda p: True), ids=_ids)
+async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    async with make_rig(*request.param) as made:
+        yield made
+
+
+@pytest.fixture(params=_params(lambda p: p.sides == 2), ids=_ids)
+async def duplex_rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    """Families whose printers print both sides of a card."""
+    async with make_rig(*request.param) as made:
+        yield made
+
+
+@pytest.fixture(params=_params(lambda p: p.chip), ids=_ids)
+async def chip_rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    """Families whose drivers encode chips."""
+    async with make_rig(*request.param) as made:
+        yield made
 
 
 def artwork(chip: bytes | None = None) -> CardArtwork:
@@ -78,8 +141,8 @@ def artwork(chip: bytes | None = None) -> CardArtwork:
 async def test_driver_satisfies_the_interface(rig: Rig) -> None:
     """The driver is a drivers.base.Driver and names the printer's model."""
     assert isinstance(rig.driver, Driver)
-    assert rig.driver.capabilities.model == rig.machine.model
-    assert rig.driver.capabilities.sides == 2
+    assert rig.pair.names_model(rig.machine, rig.driver.capabilities.model)
+    assert rig.driver.capabilities.sides == rig.pair.sides
 
 
 async def test_status_of_an_idle_printer(rig: Rig) -> None:
@@ -122,8 +185,35 @@ async def test_low_ribbon_is_a_warning_not_a_stop(rig: Rig) -> None:
     assert status.ribbon_prints_left == 3
 
 
-async def test_dual_sided_card_lands_in_output_with_its_picture(rig: Rig) -> None:
+async def test_single_sided_card_lands_in_output_with_its_picture(rig: Rig) -> None:
+    """A front-only job issues the next blank and prints the exact panels."""
+    card = CardArtwork(artwork().front)
+    serial = rig.next_serial()
+    ribbon = rig.machine.ribbon_left
+    outcome = await rig.driver.print_card(rig.driver.prepare(card), serial)
+    assert outcome == Issued(serial)
+    [printed] = rig.machine.output
+    assert printed.serial == serial
+    assert rig.machine.ribbon_left == ribbon - 1
+    assert list(printed.sides) == ["front"]
+    front = {p.panel: p for p in printed.sides["front"]}
+    assert sorted(front) == ["c", "k", "m", "o", "y"]
+    yellow, magenta, cyan = rig.pair.color_planes(card.front.color)
+    assert (front["y"].plane == yellow).all()
+    assert (front["m"].plane == magenta).all()
+    assert (front["c"].plane == cyan).all()
+    black = np.asarray(front["k"].image())
+    assert black[530, 500] == 255
+    assert black[300, 500] == 0
+    overlay_image = np.asarray(front["o"].image())
+    assert overlay_image[250, 150] == 0
+    assert overlay_image[400, 600] == 255
+    assert (await rig.driver.status()).state is PrinterState.READY
+
+
+async def test_dual_sided_card_lands_in_output_with_its_picture(duplex_rig: Rig) -> None:
     """A full two-sided job issues the next blank and prints the exact panels."""
+    rig = duplex_rig
     card = artwork()
     serial = rig.next_serial()
     ribbon = rig.machine.ribbon_left
@@ -147,8 +237,9 @@ async def test_dual_sided_card_lands_in_output_with_its_picture(rig: Rig) -> Non
     assert (await rig.driver.status()).state is PrinterState.READY
 
 
-async def test_chip_card_is_encoded_at_the_station(rig: Rig) -> None:
+async def test_chip_card_is_encoded_at_the_station(chip_rig: Rig) -> None:
     """Chip data is written to the parked blank; Issued carries its UID."""
+    rig = chip_rig
     serial = rig.next_serial()
     outcome = await rig.driver.print_card(rig.driver.prepare(artwork(b"\x01\x02")), serial)
     assert isinstance(outcome, Issued)
@@ -157,8 +248,9 @@ async def test_chip_card_is_encoded_at_the_station(rig: Rig) -> None:
     assert printed.chip_data == b"\x01\x02"
 
 
-async def test_chip_failure_rejects_the_card(rig: Rig) -> None:
+async def test_chip_failure_rejects_the_card(chip_rig: Rig) -> None:
     """A failed chip write sends the blank to the reject bin as chip_error."""
+    rig = chip_rig
     serial = rig.next_serial()
     rig.machine.inject(Fault.CHIP_FAIL)
     outcome = await rig.driver.print_card(rig.driver.prepare(artwork(b"\x09")), serial)
@@ -171,11 +263,11 @@ async def test_chip_failure_rejects_the_card(rig: Rig) -> None:
 
 async def test_jam_spoils_the_card_and_blocks_until_cleared(rig: Rig) -> None:
     """A jam at feed spoils that blank; after clearing, the next card prints."""
-    prepared = rig.driver.prepare(artwork())
+    prepared = rig.driver.prepare(rig.card())
     serial = rig.next_serial()
     rig.machine.inject(Fault.JAM)
     outcome = await rig.driver.print_card(prepared, serial)
-    assert outcome == Spoiled(serial, SpoilReason.JAM, "ERR CARD JAM")
+    assert outcome == Spoiled(serial, SpoilReason.JAM, rig.pair.jam_detail)
     assert (await rig.driver.status()).state is PrinterState.CARD_JAM
     blocked = await rig.driver.print_card(prepared, rig.next_serial())
     assert isinstance(blocked, PrinterFault)
@@ -190,7 +282,7 @@ async def test_double_feed_spoils_two_blanks(rig: Rig) -> None:
     """Two blanks taken at once are a misfeed with one extra blank spoiled."""
     serial = rig.next_serial()
     rig.machine.inject(Fault.DOUBLE_FEED)
-    outcome = await rig.driver.print_card(rig.driver.prepare(artwork()), serial)
+    outcome = await rig.driver.print_card(rig.driver.prepare(rig.card()), serial)
     assert isinstance(outcome, Spoiled)
     assert (outcome.serial, outcome.reason, outcome.extra_blanks) == (
         serial,
@@ -204,7 +296,7 @@ async def test_no_pick_is_a_fault_without_a_blank(rig: Rig) -> None:
     """A feed that took no card reports a fault with card_fed false; a retry works."""
     serial = rig.next_serial()
     rig.machine.inject(Fault.NO_PICK)
-    prepared = rig.driver.prepare(artwork())
+    prepared = rig.driver.prepare(rig.card())
     outcome = await rig.driver.print_card(prepared, serial)
     assert isinstance(outcome, PrinterFault)
     assert not outcome.card_fed
@@ -225,7 +317,7 @@ async def test_blocking_fault_stops_before_feeding(
     rig: Rig, fault: Fault, state: PrinterState
 ) -> None:
     """A blocked printer takes no blank and says why; clearing it recovers."""
-    prepared = rig.driver.prepare(artwork())
+    prepared = rig.driver.prepare(rig.card())
     serial = rig.next_serial()
     rig.machine.inject(fault)
     outcome = await rig.driver.print_card(prepared, serial)
@@ -237,9 +329,10 @@ async def test_blocking_fault_stops_before_feeding(
     assert await rig.driver.print_card(prepared, serial) == Issued(serial)
 
 
-async def test_ribbon_running_out_mid_card_spoils_it(rig: Rig) -> None:
+async def test_ribbon_running_out_mid_card_spoils_it(duplex_rig: Rig) -> None:
     """The ribbon ending during a two-sided card rejects it as print_error."""
-    prepared = rig.driver.prepare(artwork())
+    rig = duplex_rig
+    prepared = rig.driver.prepare(rig.card())
     serial = rig.next_serial()
     rig.machine.inject(Fault.RIBBON_OUT, after=1)
     outcome = await rig.driver.print_card(prepared, serial)
@@ -255,7 +348,7 @@ async def test_silent_printer_times_out_and_leaves_no_waiter(rig: Rig) -> None:
     status = await rig.driver.status()
     assert status.state is PrinterState.OFFLINE
     assert rig.driver.pending_waiters == 0
-    outcome = await rig.driver.print_card(rig.driver.prepare(artwork()), rig.next_serial())
+    outcome = await rig.driver.print_card(rig.driver.prepare(rig.card()), rig.next_serial())
     assert isinstance(outcome, PrinterFault)
     assert not outcome.card_fed
     assert rig.driver.pending_waiters == 0
@@ -269,14 +362,14 @@ async def test_garbage_on_the_line_is_resynchronised(rig: Rig) -> None:
     assert (await rig.driver.status()).state is PrinterState.READY
     serial = rig.next_serial()
     rig.machine.inject(Fault.GARBAGE, count=200)
-    assert await rig.driver.print_card(rig.driver.prepare(artwork()), serial) == Issued(serial)
+    assert await rig.driver.print_card(rig.driver.prepare(rig.card()), serial) == Issued(serial)
 
 
 async def test_power_loss_mid_card_is_a_fault_with_the_card_fed(rig: Rig) -> None:
     """Power cut while printing: fate unknown, card_fed true; power-on clears it."""
     serial = rig.next_serial()
     rig.machine.inject(Fault.POWER_LOSS)
-    outcome = await rig.driver.print_card(rig.driver.prepare(artwork()), serial)
+    outcome = await rig.driver.print_card(rig.driver.prepare(rig.card()), serial)
     assert isinstance(outcome, PrinterFault)
     assert outcome.card_fed
     assert outcome.status.state is PrinterState.OFFLINE
@@ -293,10 +386,10 @@ async def test_link_drop_reports_offline_and_a_new_link_recovers(rig: Rig) -> No
     assert (await rig.driver.status()).state is PrinterState.OFFLINE
     rig.machine.clear(Fault.LINK_DROP)
     host = await rig.sim.connect(rig.delivery)
-    async with EvolisDriver(host, rig.driver.options) as fresh:
+    async with rig.pair.driver(host, rig.driver.options) as fresh:
         assert (await fresh.status()).state is PrinterState.READY
         serial = rig.next_serial()
-        assert await fresh.print_card(fresh.prepare(artwork()), serial) == Issued(serial)
+        assert await fresh.print_card(fresh.prepare(rig.card()), serial) == Issued(serial)
 
 
 async def test_card_prepared_for_another_family_is_refused(rig: Rig) -> None:

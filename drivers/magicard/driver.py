@@ -1,0 +1,344 @@
+"""The asyncio Magicard driver: the codec, a transport, and one card at a time.
+
+One query is in flight at a time, under a lock; a single reader task feeds
+received bytes to the codec and completes the waiting query. The waiter is
+registered before the query is written and removed on success, timeout and
+cancellation alike.
+
+A job gets no reply of its own: the driver reads the printer's conditions,
+streams the job, then asks for the job's fate (``JOB``) until it is known or
+``card_timeout_s`` has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self, TypeVar
+
+import structlog
+
+from drivers.base import (
+    Capabilities,
+    CardArtwork,
+    CardOutcome,
+    DriverError,
+    DriverOptions,
+    Issued,
+    PreparedCard,
+    PrinterFault,
+    PrinterState,
+    PrinterStatus,
+    PrinterTimeout,
+    ProtocolError,
+    Spoiled,
+    SpoilReason,
+    TransportError,
+)
+from drivers.magicard.panels import encode_side
+from drivers.magicard.protocol import (
+    ERROR_KEY,
+    JOB_KEY,
+    PANELS_PER_PRINT,
+    Condition,
+    HostConnection,
+    Job,
+    JobState,
+    JobStatus,
+    RemoteProtocolError,
+    Reply,
+    parse_conditions,
+    parse_int,
+    parse_job_status,
+)
+from drivers.transports.base import Transport
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+FAMILY = "magicard"
+PANELS = ("y", "m", "c", "k", "o")
+READ_POLL_S = 1.0
+JOB_POLL_S = 0.25
+
+CONDITION_STATE = {
+    Condition.LID_OPEN: PrinterState.COVER_OPEN,
+    Condition.CARD_JAM: PrinterState.CARD_JAM,
+    Condition.DYE_FILM_END: PrinterState.RIBBON_OUT,
+    Condition.REJECT_FULL: PrinterState.REJECT_BIN_FULL,
+    Condition.NO_CARDS: PrinterState.FEEDER_EMPTY,
+}
+
+STATE_PRIORITY = (
+    PrinterState.OFFLINE,
+    PrinterState.CARD_JAM,
+    PrinterState.COVER_OPEN,
+    PrinterState.RIBBON_OUT,
+    PrinterState.REJECT_BIN_FULL,
+    PrinterState.FEEDER_EMPTY,
+    PrinterState.ERROR,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MagicardJob:
+    """The planes of a prepared card (the job number is set when it prints)."""
+
+    job: Job
+
+    def __repr__(self) -> str:
+        return "MagicardJob(sides=1)"
+
+
+class MagicardDriver:
+    name = FAMILY
+
+    def __init__(self, transport: Transport, options: DriverOptions | None = None) -> None:
+        self.transport = transport
+        self.options = options or DriverOptions()
+        self._conn = HostConnection()
+        self._lock = asyncio.Lock()
+        self._waiter: asyncio.Future[Reply] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._link_error: str | None = None
+        self._printing = False
+        self._card_fed = False
+        # Job numbers go in the TDT setting; start from the clock so that two
+        # runs of the daemon do not reuse a number the printer still reports.
+        self._job_numbers = itertools.count(int(time.time()) & 0xFFFFFF00)
+        self._capabilities = Capabilities(model="Magicard", sides=1, panels=PANELS)
+
+    # ------------------------------------------------------------ lifetime
+
+    async def __aenter__(self) -> Self:
+        await self._open_link()
+        try:
+            serial = (await self._query("MSR")).value
+            firmware = (await self._query("VRS")).value
+            model = (await self._query("MDL")).value
+            self._capabilities = Capabilities(
+                model=f"Magicard model {model} (serial {serial}, firmware {firmware})",
+                sides=1,
+                panels=self._capabilities.panels,
+            )
+        except DriverError as exc:
+            log.warning(
+                "magicard.identify_failed", transport=self.transport.description, error=str(exc)
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close_link()
+
+    async def _open_link(self) -> None:
+        await self.transport.open()
+        self._link_error = None
+        self._conn.reset()
+        self._reader = asyncio.create_task(
+            self._read_loop(), name=f"magicard-reader:{self.transport.description}"
+        )
+
+    async def _close_link(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        await self.transport.close()
+
+    async def _ensure_link(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            return
+        await self._close_link()
+        await self._open_link()
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                data = await self.transport.read(READ_POLL_S)
+            except PrinterTimeout:
+                continue
+            except TransportError as exc:
+                self._link_error = str(exc)
+                waiter = self._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(TransportError(str(exc)))
+                return
+            self._conn.receive_data(data)
+            while (reply := self._conn.next_reply()) is not None:
+                waiter = self._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(reply)
+
+    # ------------------------------------------------------------ requests
+
+    async def _request(self, key: str, timeout_s: float) -> Reply:
+        async with self._lock:
+            if self._reader is None or self._reader.done():
+                raise TransportError(self._link_error or "link is not open")
+            waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await self.transport.write(self._conn.send_query(key))
+                return await asyncio.wait_for(waiter, timeout_s)
+            except TimeoutError:
+                self._conn.reset()
+                raise PrinterTimeout(f"no answer to {key} within {timeout_s:g} s") from None
+            except BaseException:
+                self._conn.reset()
+                raise
+            finally:
+                self._waiter = None
+
+    async def _query(self, key: str) -> Reply:
+        return await self._request(key, self.options.timeout_s)
+
+    async def _send_job(self, job: Job) -> None:
+        async with self._lock:
+            if self._reader is None or self._reader.done():
+                raise TransportError(self._link_error or "link is not open")
+            data = self._conn.send_job(job)
+            try:
+                await asyncio.wait_for(self.transport.write(data), self.options.card_timeout_s)
+            except TimeoutError:
+                raise PrinterTimeout(
+                    f"the printer did not take the job within {self.options.card_timeout_s:g} s"
+                ) from None
+
+    async def _retrying(self, key: str, parse: Callable[[Reply], T]) -> T:
+        """Queries are harmless to repeat: one retry after a garbled reply."""
+        try:
+            return parse(await self._query(key))
+        except RemoteProtocolError:
+            self.transport.discard_input()
+            await asyncio.sleep(0.05)
+            try:
+                return parse(await self._query(key))
+            except RemoteProtocolError as exc:
+                raise ProtocolError(str(exc)) from exc
+
+    # --------------------------------------------------------------- public
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    async def status(self) -> PrinterStatus:
+        if self._printing:
+            return PrinterStatus(PrinterState.BUSY, card_inside=True)
+        try:
+            await self._ensure_link()
+            return await self._read_status()
+        except (TransportError, PrinterTimeout) as exc:
+            return PrinterStatus(
+                PrinterState.OFFLINE, frozenset({PrinterState.OFFLINE}), message=str(exc)
+            )
+
+    async def _read_status(self) -> PrinterStatus:
+        conditions = await self._retrying(ERROR_KEY, parse_conditions)
+        panels_left = await self._retrying("DFR", parse_int)
+        ribbon = max(panels_left, 0) // PANELS_PER_PRINT
+        faults = {CONDITION_STATE[c] for c in conditions if c in CONDITION_STATE}
+        if ribbon <= 0:
+            faults.add(PrinterState.RIBBON_OUT)
+        elif ribbon < self.options.ribbon_low:
+            faults.add(PrinterState.RIBBON_LOW)
+        state = next((s for s in STATE_PRIORITY if s in faults), PrinterState.READY)
+        if state is PrinterState.READY and Condition.BUSY in conditions:
+            state = PrinterState.BUSY
+        words = sorted(c for c in conditions if c is not Condition.BUSY)
+        return PrinterStatus(
+            state,
+            frozenset(faults),
+            ribbon_prints_left=ribbon,
+            card_inside=bool(conditions & {Condition.BUSY, Condition.CARD_JAM}),
+            message="/".join(words) or None,
+        )
+
+    def prepare(self, card: CardArtwork) -> PreparedCard:
+        if card.back is not None:
+            raise ValueError("this Magicard driver prints single-sided cards only")
+        if card.chip_data is not None:
+            raise ValueError("this Magicard driver does not encode chips")
+        return PreparedCard(
+            driver=FAMILY, payload=MagicardJob(encode_side(card.front)), sides=1, chip_data=None
+        )
+
+    async def print_card(self, card: PreparedCard, expected_serial: str | None) -> CardOutcome:
+        if card.driver != FAMILY or not isinstance(card.payload, MagicardJob):
+            raise ValueError(f"card was prepared for {card.driver!r}, not {FAMILY!r}")
+        if card.chip_data is not None:
+            raise ValueError("this Magicard driver does not encode chips")
+        self._printing = True
+        self._card_fed = False
+        try:
+            await self._ensure_link()
+            return await self._run_card(card.payload.job, expected_serial)
+        except (PrinterTimeout, TransportError) as exc:
+            return PrinterFault(
+                PrinterStatus(
+                    PrinterState.OFFLINE, frozenset({PrinterState.OFFLINE}), message=str(exc)
+                ),
+                card_fed=self._card_fed,
+                detail=str(exc),
+            )
+        finally:
+            self._printing = False
+
+    async def _run_card(self, job: Job, serial: str | None) -> CardOutcome:
+        before = await self._read_status()
+        if before.blocked or before.state is PrinterState.BUSY:
+            return PrinterFault(before, card_fed=False, detail=before.message or before.state)
+        job_id = f"{next(self._job_numbers) & 0xFFFFFFFF:08X}"
+        settings = tuple(s for s in job.settings if not s.startswith("TDT"))
+        numbered = Job((*settings, f"TDT{job_id}"), job.planes)
+        # From the first byte of the job, a blank may leave the feeder.
+        self._card_fed = True
+        await self._send_job(numbered)
+        fate = await self._await_fate(job_id)
+        return await self._outcome(fate, serial)
+
+    async def _await_fate(self, job_id: str) -> JobStatus:
+        deadline = asyncio.get_running_loop().time() + self.options.card_timeout_s
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                limit = self.options.card_timeout_s
+                raise PrinterTimeout(f"job {job_id} unfinished after {limit:g} s")
+            # The printer may answer only once its mechanics pause: wait long.
+            try:
+                fate = parse_job_status(await self._request(JOB_KEY, left))
+            except RemoteProtocolError:
+                self.transport.discard_input()
+                fate = JobStatus("", JobState.PRINTING)
+            if fate.job_id == job_id and fate.state is not JobState.PRINTING:
+                return fate
+            await asyncio.sleep(min(JOB_POLL_S, max(left, 0)))
+
+    async def _outcome(self, fate: JobStatus, serial: str | None) -> CardOutcome:
+        detail = fate.why or str(fate.state)
+        if fate.state is JobState.DONE:
+            return Issued(serial)
+        if fate.state is JobState.MISFEED:
+            return Spoiled(serial, SpoilReason.MISFEED, detail, extra_blanks=1)
+        if fate.state is JobState.JAMMED:
+            return Spoiled(serial, SpoilReason.JAM, detail)
+        if fate.state is JobState.REJECTED:
+            return Spoiled(serial, SpoilReason.PRINT_ERROR, detail)
+        status = await self._read_status()
+        return PrinterFault(status, card_fed=fate.state is not JobState.NOT_FED, detail=detail)
+
+    # For tests: a driver between requests has nothing waiting.
+    @property
+    def pending_waiters(self) -> int:
+        return 0 if self._waiter is None else 1
