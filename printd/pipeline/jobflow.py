@@ -69,10 +69,9 @@ def expire_due(store: Store, now: datetime | None = None) -> list[str]:
     now = now or utc_now()
     expired = []
     with store.transaction() as conn:
-        for job in store.jobs.in_state(JobState.QUEUED):
-            if job.not_after <= now:
-                _expire(store, conn, job)
-                expired.append(job.job_id)
+        for job in store.jobs.queued_expiring(now, conn):
+            _expire(store, conn, job)
+            expired.append(job.job_id)
     return expired
 
 

@@ -315,6 +315,15 @@ class Jobs:
         rows = self._conn.execute(f"{_SELECT} WHERE state = ? ORDER BY id", (state.value,))
         return [JobRecord.from_row(r) for r in rows]
 
+    def queued_expiring(
+        self, now: datetime, conn: sqlite3.Connection | None = None
+    ) -> list[JobRecord]:
+        """Queued jobs whose not_after has passed (found in SQL: the queue may be huge)."""
+        rows = (conn or self._conn).execute(
+            f"{_SELECT} WHERE state = 'queued' AND not_after <= ? ORDER BY id", (stamp(now),)
+        )
+        return [JobRecord.from_row(r) for r in rows]
+
     def count_by_state(self) -> dict[str, int]:
         rows = self._conn.execute("SELECT state, count(*) FROM jobs GROUP BY state")
         return {str(r[0]): int(r[1]) for r in rows}

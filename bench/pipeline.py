@@ -1,0 +1,170 @@
+"""Pipeline figures: station throughput against the printers' capacity, daemon
+CPU per card, and peak memory with a 100,000-job backlog on disk.
+
+Run: .venv/bin/python bench/pipeline.py [--jobs 2000] [--printers 4] [--card-ms 50]
+
+Simulated Evolis printers run as their own processes on real ptys, set to a
+fixed card time; the daemon is a real `printd run` process. Capacity is
+measured, not assumed: the same driver pushes pre-encoded cards straight into
+one simulator, with no station around it. Targets: throughput >= 0.95 of
+capacity, daemon CPU <= 2 ms a card, peak RSS <= 100 MB with 100,000 queued.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+
+from stations import add_jobs, daemon, start_simulator, write_config
+
+from drivers.base import CardArtwork, DriverOptions
+from drivers.registry import open_driver
+from printd.pipeline.artwork import parse_card
+from printd.render import TemplateLibrary, render_card
+from printd.serials import parse_serials
+from printd.store import Store
+
+# Seconds a single-sided YMCKO card takes at speed 1 in the simulator
+# (feed, five panels, eject).
+CARD_S_AT_SPEED_1 = 1.0 + 5 * 2.4 + 1.0
+
+
+def proc_stat(pid: int) -> tuple[float, float]:
+    """(CPU seconds, peak RSS in MB) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    import os
+
+    cpu = ticks / os.sysconf("SC_CLK_TCK")
+    peak = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+    return cpu, peak
+
+
+def sample_artwork() -> CardArtwork:
+    from stations import artwork_png
+
+    payload = f'{{"card": {{"kind": "artwork", "front": "{artwork_png()}"}}}}'.encode()
+    card, chip = parse_card(payload)
+    return render_card(card, chip, TemplateLibrary())
+
+
+async def capacity(pty: str, cards: int) -> float:
+    """Cards a second one printer does when fed pre-encoded cards back to back."""
+    async with open_driver("calibrate", "evolis", f"serial://{pty}", DriverOptions()) as driver:
+        prepared = driver.prepare(sample_artwork())
+        start = time.perf_counter()
+        for _ in range(cards):
+            await driver.print_card(prepared, None)
+        return cards / (time.perf_counter() - start)
+
+
+def printed(state: Path) -> int:
+    with Store.open(state) as store:
+        return store.jobs.count_by_state().get("printed", 0)
+
+
+def throughput(work: Path, jobs: int, printers: int, speed: float) -> None:
+    work.mkdir(parents=True)
+    per_printer = jobs // printers + 20
+    sims = [
+        start_simulator(work, f"evolis-{n}", f"P{n}-000001..P{n}-{per_printer:06d}", speed=speed)
+        for n in range(1, printers + 1)
+    ]
+    calib = start_simulator(work, "calibrate", "C-000001..C-000100", speed=speed)
+    try:
+        rate = asyncio.run(capacity(calib.pty, 40))
+        calib.stop()
+        config = write_config(work, sims)
+        state = work / "state"
+        with Store.open(state) as store:
+            for n in range(1, printers + 1):
+                serials = parse_serials([f"P{n}-000001..P{n}-{per_printer:06d}"])
+                store.ledger.receive(f"BOX-{n}", serials, "bench")
+                store.ledger.load(f"evolis-{n}", serials, "bench")
+            add_jobs(store, jobs, urgent_every=10)
+        with daemon(config, work / "daemon.log") as proc:
+            while printed(state) == 0:
+                time.sleep(0.01)
+            cpu0, _ = proc_stat(proc.pid)
+            start, first = time.perf_counter(), printed(state)
+            while (done := printed(state)) < jobs:
+                time.sleep(0.02)
+            took = time.perf_counter() - start
+            cpu1, peak = proc_stat(proc.pid)
+        cards = done - first
+        station_rate = cards / took
+        print(
+            f"printers: {printers} simulated Evolis, card time {1000 / rate:.1f} ms each "
+            f"(measured capacity {rate:.1f} cards/s per printer)"
+        )
+        print(f"jobs: {jobs}")
+        print(
+            f"station throughput: {station_rate:.1f} cards/s = "
+            f"{station_rate / (rate * printers):.3f} of combined capacity (target >= 0.95)"
+        )
+        print(
+            f"daemon CPU per card: {(cpu1 - cpu0) / cards * 1000:.2f} ms "
+            "(includes decoding PNG artwork and encoding Evolis panels; target <= 2 ms)"
+        )
+        print(f"daemon peak RSS during the run: {peak:.1f} MB")
+    finally:
+        for sim in sims:
+            sim.stop()
+        calib.stop()
+
+
+def backlog_memory(work: Path, backlog: int, printers: int, speed: float) -> None:
+    work.mkdir(parents=True)
+    sims = [
+        start_simulator(work, f"m-{n}", f"M{n}-000001..M{n}-000300", speed=speed)
+        for n in range(1, printers + 1)
+    ]
+    try:
+        config = write_config(work, sims)
+        state = work / "state"
+        with Store.open(state) as store:
+            for n in range(1, printers + 1):
+                serials = parse_serials([f"M{n}-000001..M{n}-000300"])
+                store.ledger.receive(f"BOX-{n}", serials, "bench")
+                store.ledger.load(f"m-{n}", serials, "bench")
+            for chunk in range(0, backlog, 10_000):
+                add_jobs(store, 10_000, prefix=f"backlog-{chunk}")
+        size = sum(p.stat().st_size for p in state.iterdir()) / 1e6
+        with daemon(config, work / "daemon.log") as proc:
+            while printed(state) < 200:
+                time.sleep(0.1)
+            _, peak = proc_stat(proc.pid)
+        print(
+            f"backlog: {backlog:,} queued jobs on disk ({size:.0f} MB database); "
+            f"daemon peak RSS after 200 cards: {peak:.1f} MB (target <= 100 MB)"
+        )
+    finally:
+        for sim in sims:
+            sim.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--printers", type=int, default=4)
+    parser.add_argument("--card-ms", type=float, default=50.0)
+    parser.add_argument("--backlog", type=int, default=100_000)
+    args = parser.parse_args()
+    speed = CARD_S_AT_SPEED_1 / (args.card_ms / 1000)
+    with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
+        throughput(Path(tmp) / "run", args.jobs, args.printers, speed)
+    with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
+        backlog_memory(Path(tmp) / "mem", args.backlog, args.printers, speed)
+
+
+if __name__ == "__main__":
+    main()

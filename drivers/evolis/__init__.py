@@ -1,0 +1,1 @@
+"""Evolis card printers: the open escape-command protocol (Programming Guide A5013)."""

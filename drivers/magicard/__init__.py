@@ -1,0 +1,1 @@
+"""Magicard card printers: the publicly reverse-engineered protocol."""
