@@ -91,10 +91,15 @@ class Station:
                 for task in tasks:
                     task.cancel()
             cards.cancel_all()
+            log.info(
+                "station_stopped",
+                cards_prepared=cards.prepared,
+                prepare_cpu_s=round(cards.prepare_cpu_s, 3),
+                cards_done=sum(w.view.cards_done for w in self.workers.values()),
+            )
         finally:
             store.close()
             self.store = None
-            log.info("station_stopped")
 
     async def _wait_probed(self) -> None:
         """READY=1 waits until every printer was reached or found unreachable."""

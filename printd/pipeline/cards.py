@@ -9,7 +9,11 @@ it ready.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from drivers.base import CardArtwork, Driver, PreparedCard
 from printd.store import JobState, Store
@@ -28,24 +32,39 @@ class CardPreparer:
         self._artwork = artwork
         self._ahead = ahead
         self._pending: dict[tuple[str, str], asyncio.Future[PreparedCard]] = {}
+        # A card being encoded holds tens of megabytes of intermediate images:
+        # no more encodings at once than there are cores to run them.
+        self._threads = ThreadPoolExecutor(
+            max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="prepare"
+        )
+        # CPU spent rendering and encoding, for metrics and the benchmark.
+        self._cpu_lock = threading.Lock()
+        self.prepared = 0
+        self.prepare_cpu_s = 0.0
 
     @staticmethod
     def _family(driver: Driver) -> str:
         return type(driver).__name__
 
     def _prepare(self, payload: bytes, driver: Driver) -> PreparedCard:
+        started = time.thread_time()
         try:
             return driver.prepare(self._artwork(payload))
         except CardNotPrintable:
             raise
         except Exception as exc:  # a renderer or encoder bug must not stop the station
             raise CardNotPrintable(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            with self._cpu_lock:
+                self.prepared += 1
+                self.prepare_cpu_s += time.thread_time() - started
 
     def _start(self, job_id: str, driver: Driver) -> asyncio.Future[PreparedCard] | None:
         payload = self._store.jobs.payload(job_id)
         if payload is None:
             return None
-        return asyncio.ensure_future(asyncio.to_thread(self._prepare, payload, driver))
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._threads, self._prepare, payload, driver)
 
     async def get(self, job_id: str, driver: Driver) -> PreparedCard:
         future = self._pending.pop((job_id, self._family(driver)), None)
@@ -85,6 +104,7 @@ class CardPreparer:
         for future in self._pending.values():
             future.cancel()
         self._pending.clear()
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
 
 def _consume_exception(future: asyncio.Future[PreparedCard]) -> None:

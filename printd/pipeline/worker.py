@@ -295,8 +295,8 @@ class PrinterWorker:
                 log_.warning("card_printer_fault", card_fed=outcome.card_fed)
                 self._enter_fault(outcome.status, outcome.detail)
         finally:
+            # The shown state stays "printing" while cards follow each other;
+            # the idle loop shows "idle" once the queue is empty.
             self.view.job_id = None
             took = time.monotonic() - started
             self.view.card_seconds = [*self.view.card_seconds[-99:], took]
-            if self.view.state == "printing":
-                self._show("ready")

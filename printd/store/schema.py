@@ -155,5 +155,8 @@ MIGRATIONS: tuple[str, ...] = (
     -- The outbox sequence of a job's latest result: its payload may be purged
     -- only once that result has left the outbox.
     ALTER TABLE jobs ADD COLUMN result_seq INTEGER;
+    -- A job's blanks are looked up for every result it reports.
+    CREATE INDEX ledger_job ON ledger (job_id);
+    CREATE INDEX blanks_job ON blanks (job_id) WHERE job_id IS NOT NULL;
     """,
 )
