@@ -14,19 +14,22 @@ import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
+from printd import reports
 from printd.config import PrinterSettings, Settings
 from printd.logs import get_logger
+from printd.metrics import StationMetrics
 from printd.pipeline import jobflow
 from printd.pipeline.cards import ArtworkSource, CardPreparer
 from printd.pipeline.worker import ACTIVE, DRAINING, PAUSED, DriverFactory, PrinterWorker
 from printd.sdnotify import SystemdNotifier
 from printd.store import Store
 from printd.store.clock import stamp, utc_now
+from printd.supplies import supply_warnings
 
 log = get_logger("printd.station")
 
 CONTROL_POLL_S = 0.5
-HOUSEKEEPING_S = 30.0
+HOUSEKEEPING_S = 10.0
 MODES = {"pause": PAUSED, "resume": ACTIVE, "drain": DRAINING}
 
 DriverOpener = Callable[[PrinterSettings], DriverFactory]
@@ -50,6 +53,8 @@ class Station:
         self.store: Store | None = None
         self.workers: dict[str, PrinterWorker] = {}
         self.ready = asyncio.Event()
+        self.metrics = StationMetrics(settings.station.state_dir)
+        self._warned: set[tuple[str, str | None]] = set()
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -61,6 +66,8 @@ class Station:
             stranded = jobflow.recover_after_crash(store)
             if stranded:
                 log.warning("recovered_cards_need_inspection", jobs=len(stranded))
+            if self.settings.metrics.enabled:
+                self.metrics.serve(self.settings.metrics.host, self.settings.metrics.port)
             cards = CardPreparer(store, self._artwork, ahead=max(2, len(self.settings.printers)))
             for config in self.settings.printers:
                 if config.enabled:
@@ -71,6 +78,7 @@ class Station:
                         self._open_driver(config),
                         cards,
                         self.wake,
+                        self.metrics,
                     )
             async with asyncio.TaskGroup() as group:
                 tasks = [
@@ -147,6 +155,24 @@ class Station:
                 self.wake.set()
             await asyncio.sleep(CONTROL_POLL_S)
 
+    def _check_supplies(self, store: Store) -> None:
+        """Raise each supply warning once when it starts; forget it once it clears."""
+        current = supply_warnings(store, self.settings.station.low_stock_threshold)
+        keys = {(w.code, w.printer) for w in current}
+        new = [w for w in current if (w.code, w.printer) not in self._warned]
+        if new:
+            with store.transaction() as conn:
+                for warning in new:
+                    reports.event(
+                        store,
+                        conn,
+                        warning.code,
+                        warning.message,
+                        severity="warning",
+                        printer=warning.printer,
+                    )
+        self._warned = keys
+
     async def _housekeeping(self) -> None:
         """Report expired jobs and purge reported payloads past retention."""
         assert self.store is not None
@@ -160,6 +186,7 @@ class Station:
                 purged = store.jobs.purge_payloads(conn, utc_now() - retention)
             if purged:
                 log.info("payloads_purged", jobs=purged)
+            self._check_supplies(store)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(HOUSEKEEPING_S):
                     await self._stop.wait()

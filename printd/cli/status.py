@@ -14,9 +14,10 @@ from rich.text import Text
 from printd import reports
 from printd.cli.common import AppContext, json_option, pass_app, print_json, refusals
 from printd.store import Store
+from printd.supplies import supply_warnings
 
 
-def collect_status(store: Store) -> dict[str, Any]:
+def collect_status(store: Store, low_stock_threshold: int = 50) -> dict[str, Any]:
     rec = store.ledger.reconcile()
     printers = [dict(row) for row in store.conn.execute("SELECT * FROM printers ORDER BY name")]
     return {
@@ -34,6 +35,10 @@ def collect_status(store: Store) -> dict[str, Any]:
         "printers": printers,
         "outbox": store.outbox.depth(),
         "events": reports.recent_events(store, 8),
+        "warnings": [
+            {"code": w.code, "message": w.message, "printer": w.printer}
+            for w in supply_warnings(store, low_stock_threshold)
+        ],
     }
 
 
@@ -78,7 +83,8 @@ def render_status(station_id: str, data: dict[str, Any]) -> Group:
     for e in data["events"]:
         style = {"error": "red", "warning": "yellow"}.get(e["severity"], "")
         events.add_row(e["at"], Text(e["event"], style=style), e["printer"] or "", e["message"])
-    return Group(head, printers, blanks, states, events)
+    warnings = [Text(f"warning: {w['message']}", style="bold yellow") for w in data["warnings"]]
+    return Group(head, *warnings, printers, blanks, states, events)
 
 
 @click.command()
@@ -95,18 +101,21 @@ def status(
 ) -> None:
     """Printers, supplies, the queue by priority, blanks per printer, the last events."""
     station_id = app.settings.station.id
+    threshold = app.settings.station.low_stock_threshold
     with app.store() as store:
         if as_json:
-            print_json(collect_status(store))
+            print_json(collect_status(store, threshold))
             return
         if not watch:
-            app.console.print(render_status(station_id, collect_status(store)))
+            app.console.print(render_status(station_id, collect_status(store, threshold)))
             return
         shown = 0
         with Live(console=app.console, auto_refresh=False) as live:
             try:
                 while iterations is None or shown < iterations:
-                    live.update(render_status(station_id, collect_status(store)), refresh=True)
+                    live.update(
+                        render_status(station_id, collect_status(store, threshold)), refresh=True
+                    )
                     shown += 1
                     if iterations is None or shown < iterations:
                         time.sleep(interval)

@@ -29,6 +29,7 @@ from drivers.base import (
 from printd import reports
 from printd.config import PrinterSettings, StationSettings
 from printd.logs import get_logger
+from printd.metrics import StationMetrics
 from printd.pipeline import jobflow
 from printd.pipeline.cards import CardNotPrintable, CardPreparer
 from printd.store import Store
@@ -68,6 +69,7 @@ class PrinterWorker:
         open_driver: DriverFactory,
         cards: CardPreparer,
         wake: asyncio.Event,
+        metrics: StationMetrics | None = None,
     ) -> None:
         self.name = config.name
         self._config = config
@@ -76,6 +78,7 @@ class PrinterWorker:
         self._open_driver = open_driver
         self._cards = cards
         self._wake = wake
+        self._metrics = metrics or StationMetrics()
         self._fault: PrinterStatus | None = None
         self._stopping = False
         self.view = PrinterView(config.name, mode=self._load_mode())
@@ -275,6 +278,7 @@ class PrinterWorker:
             if isinstance(outcome, Issued):
                 serial = jobflow.record_issued(self._store, claim, outcome.serial)
                 self.view.cards_done += 1
+                self._metrics.cards_issued.labels(self.name).inc()
                 log_.info("card_issued", blank_serial=serial)
             elif isinstance(outcome, Spoiled):
                 state = jobflow.record_spoiled(
@@ -286,6 +290,9 @@ class PrinterWorker:
                     outcome.extra_blanks,
                 )
                 log_.warning("card_spoiled", reason=outcome.reason.value, job_state=state.value)
+                self._metrics.blanks_spoiled.labels(self.name, outcome.reason.value).inc(
+                    1 + outcome.extra_blanks
+                )
                 await self._check_status(driver)
             elif isinstance(outcome, PrinterFault):
                 if outcome.card_fed:
@@ -300,3 +307,4 @@ class PrinterWorker:
             self.view.job_id = None
             took = time.monotonic() - started
             self.view.card_seconds = [*self.view.card_seconds[-99:], took]
+            self._metrics.card_seconds.labels(self.name).observe(took)

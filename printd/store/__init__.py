@@ -18,6 +18,7 @@ from printd.store.db import (
     StoreCorrupt,
     StoreError,
     StoreLocked,
+    close,
     open_database,
     transaction,
 )
@@ -92,7 +93,7 @@ class Store:
             yield conn
 
     def close(self) -> None:
-        self.conn.close()
+        close(self.conn, self.path)
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -39,14 +39,27 @@ def connect(path: Path) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a
     # transaction is exactly the block the code says it is.
     conn = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
+    key = path.resolve()
+    _open_in_process[key] = _open_in_process.get(key, 0) + 1
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 30000")
     return conn
 
 
+# Database files this process has open through SQLite. POSIX record locks
+# belong to the process: closing *any* descriptor of the file drops every lock
+# the process holds on it, SQLite's included. Once SQLite has the file open,
+# reading its header with a plain open()/close() would silently unlock the
+# database, and another process closing its connection would then delete the
+# WAL under us. So the raw header check runs only before the first connection.
+_open_in_process: dict[Path, int] = {}
+
+
 def _check_existing(path: Path) -> None:
     """Refuse a file that is not a printd database before SQLite touches it."""
+    if _open_in_process.get(path.resolve(), 0) > 0:
+        return
     if not path.exists() or path.stat().st_size == 0:
         return
     with path.open("rb") as handle:
@@ -104,6 +117,12 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
             f"PRAGMA application_id = {APPLICATION_ID};\n"
             f"PRAGMA user_version = {number};\nCOMMIT;"
         )
+
+
+def close(conn: sqlite3.Connection, path: Path) -> None:
+    conn.close()
+    key = path.resolve()
+    _open_in_process[key] = max(0, _open_in_process.get(key, 0) - 1)
 
 
 class DirectoryLock:

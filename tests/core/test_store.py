@@ -103,3 +103,56 @@ def test_cli_view_refuses_to_create_a_station(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no printd database"):
         Store.open_existing(tmp_path / "typo")
     assert not (tmp_path / "typo" / DB_NAME).exists()
+
+
+def test_other_processes_keep_seeing_the_daemons_writes(tmp_path: Path) -> None:
+    """Opening the store twice in one process must not drop its SQLite locks.
+
+    POSIX locks belong to the process; a plain open()/close() of the database
+    file would release them, and the next technician command closing its own
+    connection would delete the WAL under the daemon, hiding its writes.
+    """
+    import subprocess
+    import sys
+    import time
+
+    Store.open(tmp_path).close()
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
+import sys, time
+from pathlib import Path
+from printd.metrics import StationMetrics
+from printd.store import Store
+state = Path({str(tmp_path)!r})
+daemon = Store.open(state, daemon=True)
+StationMetrics(state)            # registers its collector
+Store.open(state).close()        # a second open in the same process
+print("ready", flush=True)
+for n in range(1, 40):
+    with daemon.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)", (str(n),))
+    time.sleep(0.05)
+""",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "ready"
+        seen = []
+        for _ in range(8):
+            conn = sqlite3.connect(tmp_path / DB_NAME)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'probe'").fetchone()
+            conn.close()
+            seen.append(int(row[0]) if row else 0)
+            time.sleep(0.15)
+        assert seen == sorted(seen)
+        assert seen[-1] >= 10, seen
+        assert (tmp_path / f"{DB_NAME}-wal").exists()
+    finally:
+        writer.kill()
+        writer.wait()
