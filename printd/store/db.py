@@ -1,0 +1,145 @@
+"""The station's one database file: open it safely, migrate it, lock it.
+
+SQLite in WAL mode with ``synchronous=FULL``: a committed transaction survives
+a power cut. Only one daemon may use a state directory (an exclusive ``flock``
+on ``printd.lock``); the technician's CLI opens the same file alongside it and
+relies on SQLite's own locking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from printd.store.schema import APPLICATION_ID, MIGRATIONS
+
+DB_NAME = "printd.db"
+LOCK_NAME = "printd.lock"
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class StoreError(Exception):
+    """The state directory or its database cannot be used as it is."""
+
+
+class StoreLocked(StoreError):
+    """Another daemon holds the state directory."""
+
+
+class StoreCorrupt(StoreError):
+    """The database file is damaged or is not printd's; it is left untouched."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a
+    # transaction is exactly the block the code says it is.
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse a file that is not a printd database before SQLite touches it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as handle:
+        header = handle.read(len(_SQLITE_HEADER))
+    if header != _SQLITE_HEADER:
+        raise StoreCorrupt(f"{path} is not a SQLite database; printd will not overwrite it")
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open (creating if new) and migrate the database at ``path``."""
+    _check_existing(path)
+    try:
+        conn = connect(path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app_id != 0 or tables:
+                conn.close()
+                raise StoreCorrupt(
+                    f"{path} is a SQLite database but not printd's "
+                    f"(application_id {app_id:#x}); printd will not touch it"
+                )
+        if version > len(MIGRATIONS):
+            conn.close()
+            raise StoreError(
+                f"{path} has schema version {version}, newer than this printd knows "
+                f"({len(MIGRATIONS)}); upgrade printd"
+            )
+        if version > 0:
+            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                conn.close()
+                raise StoreCorrupt(f"{path} is damaged ({problem}); restore it from a backup")
+        _migrate(conn, version)
+        return conn
+    except sqlite3.DatabaseError as exc:
+        raise StoreCorrupt(f"{path} cannot be read as a database: {exc}") from None
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        # executescript commits on its own, so the migration and its version
+        # bump go in one explicit transaction inside the script.
+        conn.executescript(
+            f"BEGIN IMMEDIATE;\n{script}\n"
+            f"PRAGMA application_id = {APPLICATION_ID};\n"
+            f"PRAGMA user_version = {number};\nCOMMIT;"
+        )
+
+
+class DirectoryLock:
+    """An exclusive lock on a state directory, held while the daemon runs."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / LOCK_NAME
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreLocked(
+                f"another printd (pid {holder}) is using {self.path.parent}; "
+                "stop it first (systemctl stop printd)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
