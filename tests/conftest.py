@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from brokers import MosquittoBroker  # noqa: E402
+from brokers import MosquittoBroker
 
 
 @pytest.fixture
