@@ -438,6 +438,10 @@ class RegistrySimulator:
             properties=props,
             tls_params=self._tls,
             max_inflight_messages=1000,
+            # A short keepalive notices a dead connection even when the socket
+            # reader was lost (several aiomqtt clients in one loop can race on
+            # reused file descriptors).
+            keepalive=5,
         )
         client.pending_calls_threshold = 100_000
         async with client:
@@ -453,8 +457,7 @@ class RegistrySimulator:
                     self._receive(message.topic.value, message.payload)
             finally:
                 pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await pump
+                await asyncio.wait([pump])
 
     def _receive(self, topic: str, payload: Any) -> None:
         if not isinstance(payload, bytes | bytearray):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from brokers import MosquittoBroker
 
 from printd.config import Settings
-from printd.messages import CommandMessage
+from printd.messages import CommandMessage, now_utc, outbox_body
 from printd.mqtt.intake import CardValidator, no_card_checks
 from printd.mqtt.link import CommandResult, RegistryLink
 from printd.signing import Signer, Verifier
@@ -60,6 +61,7 @@ def station_settings(
         "port": broker.port,
         "reconnect_min_s": 0.1,
         "reconnect_max_s": 1.0,
+        "keepalive_s": 5,
         **mqtt,
     }
     if broker.tls is not None and "tls" not in mqtt_settings:
@@ -92,8 +94,14 @@ async def running_station(
     *,
     credit: int | None = 1000,
     card_validator: CardValidator = no_card_checks,
+    auto_result: bool = False,
+    wait_connected: bool = True,
 ) -> AsyncIterator[RunningStation]:
-    """A RegistryLink on a real store, connected; stopped and closed on exit."""
+    """A RegistryLink on a real store, connected; stopped and closed on exit.
+
+    ``auto_result``: each accepted job gets a ``printed`` result in the outbox
+    at once (as the print pipeline would), with a serial derived from its id.
+    """
     store = Store.open(settings.station.state_dir, daemon=True)
     accepted: list[str] = []
     handler = RecordingHandler()
@@ -104,6 +112,21 @@ async def running_station(
             return 0
         return max(0, fixed - store.jobs.active_count())
 
+    def on_job(job_id: str) -> None:
+        accepted.append(job_id)
+        if auto_result:
+            body = outbox_body(
+                "result",
+                job_id=job_id,
+                outcome="printed",
+                serial=serial_for(job_id),
+                printer="sim-1",
+                at=now_utc(),
+            )
+            with store.transaction() as conn:
+                store.outbox.enqueue(conn, "results", body)
+            link.notify_outbox()
+
     link = RegistryLink(
         settings,
         store,
@@ -112,17 +135,23 @@ async def running_station(
         credit=credit_fn,
         commands=handler,
         card_validator=card_validator,
-        on_job=accepted.append,
+        on_job=on_job,
     )
     task = asyncio.create_task(link.run(), name="station-link")
     try:
-        await asyncio.wait_for(link.connected.wait(), 10)
+        if wait_connected:
+            await asyncio.wait_for(link.connected.wait(), 10)
         yield RunningStation(link, store, handler, accepted, task)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         store.close()
+
+
+def serial_for(job_id: str) -> str:
+    """A blank serial unique to a job (what a printer would have reported)."""
+    return "SN-" + hashlib.sha256(job_id.encode()).hexdigest()[:12]
 
 
 def registry_for(broker: MosquittoBroker, keys: Keys, **kwargs: Any) -> RegistrySimulator:
@@ -146,3 +175,14 @@ def registry_for(broker: MosquittoBroker, keys: Keys, **kwargs: Any) -> Registry
 
 def factory(keys: Keys, seed: int = 1, **kwargs: Any) -> JobFactory:
     return JobFactory(keys.registry, seed=seed, **kwargs)
+
+
+async def eventually(predicate: Any, within_s: float = 20.0) -> bool:
+    """Poll ``predicate()`` until true or ``within_s`` passes; its last value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while loop.time() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(predicate())
