@@ -124,6 +124,7 @@ class RegistryLink:
         self._state_wake = asyncio.Event()
         self._status_dirty = False
         self._last_credit: int | None = None
+        self._credit_sent_at = 0.0
         self._seen_commands: OrderedDict[str, None] = OrderedDict()
 
     # ------------------------------------------------------------ public API
@@ -241,6 +242,11 @@ class RegistryLink:
                 await self._handle_command(name, _payload(message))
         for message in batch:
             manual_ack.ack(client, message)
+        if outcome.accepted:
+            # The lower credit must reach the registry before the receipts do: a
+            # receipt seen with the old credit would let it send one job too many.
+            # No await before this publish, so the flusher cannot overtake it.
+            await self._publish_credit(client)
         if outcome.receipts:
             self.flusher.notify()
         for reason in outcome.rejected:
@@ -343,25 +349,28 @@ class RegistryLink:
         )
 
     async def _state_loop(self, client: aiomqtt.Client) -> None:
-        last_sent = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._state_wake.wait(), 1.0)
             self._state_wake.clear()
             if self._status_dirty:
                 await self._publish_status(client)
-            credit = max(0, self._credit())
-            stale = time.monotonic() - last_sent >= self._mqtt.credit_interval_s
-            if credit != self._last_credit or stale:
-                body = outbox_body(Credit, at=self._clock(), credit=credit)
-                await client.publish(
-                    self.topics.station_topic("credit"),
-                    seal(body, station=self.topics.station, seq=None, signer=self._signer),
-                    qos=1,
-                    retain=True,
-                )
-                self._last_credit = credit
-                last_sent = time.monotonic()
+            stale = time.monotonic() - self._credit_sent_at >= self._mqtt.credit_interval_s
+            await self._publish_credit(client, force=stale)
+
+    async def _publish_credit(self, client: aiomqtt.Client, *, force: bool = True) -> None:
+        credit = max(0, self._credit())
+        if credit == self._last_credit and not force:
+            return
+        self._last_credit = credit
+        self._credit_sent_at = time.monotonic()
+        body = outbox_body(Credit, at=self._clock(), credit=credit)
+        await client.publish(
+            self.topics.station_topic("credit"),
+            seal(body, station=self.topics.station, seq=None, signer=self._signer),
+            qos=1,
+            retain=True,
+        )
 
 
 class _CommandRefused(Exception):
