@@ -107,6 +107,25 @@ class MqttSettings(_Section):
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
     max_job_bytes: int = Field(default=2_000_000, ge=1024)
+    session_expiry_s: int = Field(
+        default=30 * 86400,
+        ge=60,
+        le=0xFFFFFFFF,
+        description="How long the broker keeps this station's session (and its queued "
+        "jobs) while it is offline (MQTT v5 session expiry).",
+    )
+    receive_maximum: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description="Jobs the broker may send before the station acknowledges (MQTT v5).",
+    )
+    intake_batch: int = Field(
+        default=500, ge=1, le=65535, description="Jobs committed per transaction at most."
+    )
+    credit_interval_s: float = Field(
+        default=30.0, gt=0, description="Credit is re-published at least this often."
+    )
     tls: TlsSettings = TlsSettings()
 
     @field_validator("topic_root")

@@ -41,13 +41,14 @@ def _register() -> None:
     from printd.cli.blanks import blanks
     from printd.cli.config_cmd import config
     from printd.cli.jobs import jobs
+    from printd.cli.keys import keys
     from printd.cli.printers import printers
     from printd.cli.render import render
     from printd.cli.run import run
     from printd.cli.sim import sim
     from printd.cli.status import status
 
-    for command in (run, status, config, blanks, jobs, printers, render, sim):
+    for command in (run, status, config, blanks, jobs, printers, render, keys, sim):
         cli.add_command(command)
 
 

@@ -164,3 +164,12 @@ def control(
             click.echo(f"injected {action}")
     except (ControlError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _attach_registry() -> None:
+    from simulators.registry import registry_command
+
+    sim.add_command(registry_command, name="registry")
+
+
+_attach_registry()

@@ -1,0 +1,1 @@
+"""The station's MQTT link: intake of signed jobs and commands, the outbox flusher."""

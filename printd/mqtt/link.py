@@ -1,0 +1,404 @@
+"""The station's MQTT link to the registry: one persistent session, kept up forever.
+
+Per connection (a fresh aiomqtt ``Client`` each time, so PUBACKs never cross
+connections): connect with the fixed client id, MQTT v5, clean start off and
+a session expiry, so the broker keeps our subscriptions and queues jobs while
+we are away; last will = status ``offline`` (retained). Then publish the
+current status, subscribe, and run three tasks until the connection fails:
+
+- intake: take every message already received (up to ``mqtt.intake_batch``),
+  decide and commit them in one transaction (:mod:`printd.mqtt.intake`), run
+  commands, and only then send the PUBACKs (:mod:`printd.mqtt.manual_ack`);
+- the outbox flusher (:mod:`printd.mqtt.outbox`);
+- state: status on change; credit on change (checked every second, after
+  each outbox flush) and at least every ``mqtt.credit_interval_s``.
+
+On failure: reconnect after a jittered exponential backoff between
+``mqtt.reconnect_min_s`` and ``mqtt.reconnect_max_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import ssl
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import aiomqtt
+import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import ValidationError
+
+from printd.config import Settings
+from printd.messages import (
+    COMMAND_NAMES,
+    CommandMessage,
+    CommandReply,
+    Credit,
+    PrinterState,
+    RejectReason,
+    Status,
+    now_utc,
+    outbox_body,
+    seal,
+)
+from printd.mqtt import manual_ack
+from printd.mqtt.intake import CardValidator, Intake, IntakeOutcome, no_card_checks
+from printd.mqtt.outbox import OutboxFlusher
+from printd.mqtt.topics import Topics
+from printd.signing import Signer, SigningError, Verifier
+from printd.store import Store
+
+log = structlog.get_logger("printd.mqtt")
+
+StationState = Literal["online", "paused", "draining"]
+REPLIES = "replies"
+_SEEN_COMMANDS = 10_000
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What the station's command handler answers; becomes the reply."""
+
+    ok: bool
+    message: str | None = None
+    data: Mapping[str, str | int | bool | None] = field(default_factory=dict)
+
+
+class CommandHandler(Protocol):
+    """Implemented by the station: carries out a verified command."""
+
+    async def handle(self, command: CommandMessage) -> CommandResult: ...
+
+
+class RegistryLink:
+    """Takes signed jobs and commands from the registry; sends receipts, results, status."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        signer: Signer,
+        verifier: Verifier,
+        credit: Callable[[], int],
+        commands: CommandHandler,
+        card_validator: CardValidator = no_card_checks,
+        on_job: Callable[[str], None] = lambda job_id: None,
+        clock: Callable[[], datetime] = now_utc,
+        command_timeout_s: float = 30.0,
+    ) -> None:
+        self._settings = settings
+        self._mqtt = settings.mqtt
+        self._store = store
+        self._signer = signer
+        self._verifier = verifier
+        self._credit = credit
+        self._commands = commands
+        self._on_job = on_job
+        self._clock = clock
+        self._command_timeout_s = command_timeout_s
+        self.topics = Topics(self._mqtt.topic_root, settings.station.id, self._mqtt.pool)
+        self.intake = Intake(
+            store,
+            verifier,
+            max_job_bytes=self._mqtt.max_job_bytes,
+            max_queue=settings.station.max_queue,
+            card_validator=card_validator,
+            clock=clock,
+        )
+        self.flusher = OutboxFlusher(store, signer, self.topics)
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self._state: StationState = "online"
+        self._printers: tuple[PrinterState, ...] = ()
+        self._queued: int | None = None
+        self._state_wake = asyncio.Event()
+        self._status_dirty = False
+        self._last_credit: int | None = None
+        self._credit_sent_at = 0.0
+        self._seen_commands: OrderedDict[str, None] = OrderedDict()
+
+    # ------------------------------------------------------------ public API
+
+    def notify_outbox(self) -> None:
+        """New outbox rows were committed (results, events, inventory): send them."""
+        self.flusher.notify()
+
+    def notify_credit(self) -> None:
+        """Something the credit depends on changed (blanks loaded, a job finished)."""
+        self._state_wake.set()
+
+    def set_status(
+        self,
+        state: StationState,
+        printers: Sequence[PrinterState] = (),
+        queued: int | None = None,
+    ) -> None:
+        """The retained status to publish now and on every reconnect."""
+        self._state = state
+        self._printers = tuple(printers)
+        self._queued = queued
+        self._status_dirty = True
+        self._state_wake.set()
+
+    async def run(self) -> None:
+        """Keep the link up until cancelled."""
+        delay = self._mqtt.reconnect_min_s
+        while True:
+            started = time.monotonic()
+            try:
+                await self._connection()
+            except* (aiomqtt.MqttError, manual_ack.AckError, OSError) as group:
+                log.warning("mqtt.disconnected", error=_describe(group))
+            self.connected.clear()
+            if time.monotonic() - started > self._mqtt.reconnect_max_s:
+                delay = self._mqtt.reconnect_min_s
+            await asyncio.sleep(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, self._mqtt.reconnect_max_s)
+
+    # ------------------------------------------------------------ one connection
+
+    def _client(self) -> aiomqtt.Client:
+        mqtt = self._mqtt
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = mqtt.session_expiry_s
+        props.ReceiveMaximum = mqtt.receive_maximum
+        tls_params = None
+        tls_insecure = None
+        if mqtt.tls.enabled:
+            tls_params = aiomqtt.TLSParameters(
+                ca_certs=str(mqtt.tls.ca_file) if mqtt.tls.ca_file else None,
+                certfile=str(mqtt.tls.cert_file) if mqtt.tls.cert_file else None,
+                keyfile=str(mqtt.tls.key_file) if mqtt.tls.key_file else None,
+                cert_reqs=ssl.CERT_NONE if mqtt.tls.insecure_skip_verify else ssl.CERT_REQUIRED,
+            )
+            tls_insecure = mqtt.tls.insecure_skip_verify or None
+        client = aiomqtt.Client(
+            mqtt.host,
+            mqtt.port,
+            identifier=self._settings.client_id,
+            username=mqtt.username,
+            password=mqtt.password.get_secret_value() if mqtt.password else None,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=props,
+            keepalive=mqtt.keepalive_s,
+            will=aiomqtt.Will(
+                self.topics.station_topic("status"),
+                self._status_payload("offline"),
+                qos=1,
+                retain=True,
+            ),
+            tls_params=tls_params,
+            tls_insecure=tls_insecure,
+            max_inflight_messages=100,
+            timeout=10.0,
+        )
+        client.pending_calls_threshold = 10_000  # the flusher pipelines on purpose
+        manual_ack.enable(client)
+        return client
+
+    async def _connection(self) -> None:
+        client = self._client()
+        async with client:
+            self.connections += 1
+            log.info("mqtt.connected", host=self._mqtt.host, port=self._mqtt.port)
+            await self._publish_status(client)
+            subscriptions = [(self.topics.jobs, 1), (self.topics.commands, 1)]
+            if self.topics.pool_subscription is not None:
+                subscriptions.append((self.topics.pool_subscription, 1))
+            await client.subscribe(subscriptions)
+            self._last_credit = None
+            self.connected.set()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._intake_loop(client), name="mqtt-intake")
+                tasks.create_task(
+                    self.flusher.run(client, self._state_wake.set), name="mqtt-outbox"
+                )
+                tasks.create_task(self._state_loop(client), name="mqtt-state")
+
+    async def _intake_loop(self, client: aiomqtt.Client) -> None:
+        iterator = aiter(client.messages)
+        while True:
+            first = await anext(iterator)
+            batch = [first, *manual_ack.drain_ready(client, self._mqtt.intake_batch - 1)]
+            await self._handle_batch(client, batch)
+
+    async def _handle_batch(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        jobs = [m for m in batch if self.topics.is_job_topic(m.topic.value)]
+        outcome = self.intake.process(_payload(m) for m in jobs) if jobs else IntakeOutcome()
+        for message in batch:
+            name = self.topics.command_name(message.topic.value)
+            if name is not None:
+                await self._handle_command(name, _payload(message))
+        for message in batch:
+            manual_ack.ack(client, message)
+        if outcome.accepted:
+            # The lower credit must reach the registry before the receipts do: a
+            # receipt seen with the old credit would let it send one job too many.
+            # No await before this publish, so the flusher cannot overtake it.
+            await self._publish_credit(client)
+        if outcome.receipts:
+            self.flusher.notify()
+        for reason in outcome.rejected:
+            log.info("job.rejected", job_id=reason[0], reason=reason[1].value)
+        for job_id in outcome.accepted:
+            self._on_job(job_id)
+
+    # ------------------------------------------------------------ commands
+
+    async def _handle_command(self, name: str, payload: bytes) -> None:
+        command: CommandMessage | None = None
+        try:
+            command = self._check_command(name, payload)
+            if command.correlation_id in self._seen_commands:
+                raise _CommandRefused(RejectReason.REPLAYED, "correlation id already handled")
+            result = await asyncio.wait_for(
+                self._commands.handle(command), timeout=self._command_timeout_s
+            )
+            self._remember_command(command.correlation_id)
+            reply = outbox_body(
+                CommandReply,
+                correlation_id=command.correlation_id,
+                command=command.command,
+                ok=result.ok,
+                message=result.message,
+                data=dict(result.data),
+            )
+        except _CommandRefused as refused:
+            reply = outbox_body(
+                CommandReply,
+                correlation_id=refused.correlation_id,
+                command=name if name in COMMAND_NAMES else None,
+                ok=False,
+                reason=refused.reason,
+                message=refused.message,
+            )
+        except TimeoutError:
+            reply = outbox_body(
+                CommandReply,
+                correlation_id=command.correlation_id if command else None,
+                command=command.command if command else None,
+                ok=False,
+                message=f"the station did not finish the command in {self._command_timeout_s} s",
+            )
+        with self._store.transaction() as conn:
+            self._store.outbox.enqueue(conn, REPLIES, reply)
+        log.info("command.done", command=name, ok=reply["ok"])
+
+    def _check_command(self, name: str, payload: bytes) -> CommandMessage:
+        if len(payload) > self._mqtt.max_job_bytes:
+            raise _CommandRefused(RejectReason.OVERSIZED, "command too large")
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            raise _CommandRefused(RejectReason.MALFORMED_JSON, "not JSON") from None
+        if not isinstance(doc, dict):
+            raise _CommandRefused(RejectReason.MALFORMED_JSON, "not a JSON object")
+        raw_cid = doc.get("correlation_id")
+        cid = raw_cid if isinstance(raw_cid, str) and len(raw_cid) <= 100 else None
+        try:
+            self._verifier.verify(doc)
+        except SigningError as exc:
+            raise _CommandRefused(RejectReason(exc.reason), str(exc), cid) from None
+        try:
+            command = CommandMessage.model_validate(doc)
+        except ValidationError as exc:
+            raise _CommandRefused(RejectReason.SCHEMA, str(exc.errors()[0]["msg"]), cid) from None
+        if command.command != name:
+            raise _CommandRefused(RejectReason.SCHEMA, f"topic says {name}", cid)
+        if command.station != self.topics.station:
+            raise _CommandRefused(RejectReason.WRONG_STATION, f"for {command.station}", cid)
+        if command.not_after <= self._clock():
+            raise _CommandRefused(RejectReason.EXPIRED, "command expired", cid)
+        return command
+
+    def _remember_command(self, correlation_id: str) -> None:
+        self._seen_commands[correlation_id] = None
+        while len(self._seen_commands) > _SEEN_COMMANDS:
+            self._seen_commands.popitem(last=False)
+
+    # ------------------------------------------------------------ status and credit
+
+    def _status_payload(self, state: str) -> bytes:
+        body = outbox_body(
+            Status,
+            state=state,
+            at=self._clock(),
+            printers=[p.model_dump() for p in self._printers],
+            queued=self._queued,
+        )
+        return seal(body, station=self.topics.station, seq=None, signer=self._signer)
+
+    async def _publish_status(self, client: aiomqtt.Client) -> None:
+        self._status_dirty = False
+        await client.publish(
+            self.topics.station_topic("status"),
+            self._status_payload(self._state),
+            qos=1,
+            retain=True,
+        )
+
+    async def _state_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._state_wake.wait(), 1.0)
+            self._state_wake.clear()
+            if self._status_dirty:
+                await self._publish_status(client)
+            stale = time.monotonic() - self._credit_sent_at >= self._mqtt.credit_interval_s
+            await self._publish_credit(client, force=stale)
+
+    async def _publish_credit(self, client: aiomqtt.Client, *, force: bool = True) -> None:
+        credit = max(0, self._credit())
+        if credit == self._last_credit and not force:
+            return
+        self._last_credit = credit
+        self._credit_sent_at = time.monotonic()
+        body = outbox_body(Credit, at=self._clock(), credit=credit)
+        await client.publish(
+            self.topics.station_topic("credit"),
+            seal(body, station=self.topics.station, seq=None, signer=self._signer),
+            qos=1,
+            retain=True,
+        )
+
+
+class _CommandRefused(Exception):
+    def __init__(
+        self, reason: RejectReason, message: str, correlation_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.correlation_id = correlation_id
+
+
+def store_credit(store: Store, max_queue: int) -> Callable[[], int]:
+    """Credit = min(queue room, blanks loaded not yet spoken for by active jobs)."""
+
+    def credit() -> int:
+        active = store.jobs.active_count()
+        return max(0, min(max_queue - active, store.ledger.loaded_count() - active))
+
+    return credit
+
+
+def _payload(message: aiomqtt.Message) -> bytes:
+    payload: Any = message.payload
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode()
+
+
+def _describe(group: BaseExceptionGroup[Any]) -> str:
+    return "; ".join(f"{type(e).__name__}: {e}" for e in group.exceptions)[:500]

@@ -1,0 +1,89 @@
+"""The outbox flusher: publishes queued station messages in ``seq`` order.
+
+Rows are sealed (envelope + station signature) at publish time, published at
+QoS 1, and deleted only after the broker's PUBACK. Only the acknowledged
+*prefix* of a batch is deleted, so after an outage sending resumes at the
+first unacknowledged ``seq``; the registry may see a message twice (a PUBACK
+lost with the connection) and drops the repeat by ``seq``. Rows live in the
+store, so they survive restarts too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import aiomqtt
+
+from printd.messages import seal
+from printd.mqtt.topics import Topics
+from printd.signing import Signer
+from printd.store import OutboxMessage, Store
+
+
+class OutboxFlusher:
+    def __init__(
+        self,
+        store: Store,
+        signer: Signer,
+        topics: Topics,
+        *,
+        batch: int = 200,
+        publish_timeout_s: float = 10.0,
+        idle_poll_s: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._signer = signer
+        self._topics = topics
+        self._batch = batch
+        self._timeout = publish_timeout_s
+        self._idle_poll_s = idle_poll_s
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def notify(self) -> None:
+        """New rows were committed: flush them soon."""
+        self._wake.set()
+
+    async def run(self, client: aiomqtt.Client, on_flushed: Callable[[], None]) -> None:
+        """Flush until cancelled or the connection fails (the error propagates)."""
+        while True:
+            self._wake.clear()
+            rows = self._store.outbox.pending(self._batch)
+            if not rows:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                continue
+            done = await self._publish(client, rows)
+            if done:
+                with self._store.transaction():
+                    self._store.outbox.delete(done)
+                self.published += len(done)
+                on_flushed()
+            if len(done) < len(rows):
+                raise aiomqtt.MqttError(f"outbox: {len(rows) - len(done)} publishes failed")
+
+    async def _publish(self, client: aiomqtt.Client, rows: list[OutboxMessage]) -> list[int]:
+        """Publish all rows (pipelined, in order); the seqs of the acknowledged prefix."""
+        tasks = [
+            asyncio.ensure_future(
+                client.publish(
+                    self._topics.station_topic(row.topic),
+                    seal(row.body, station=self._topics.station, seq=row.seq, signer=self._signer),
+                    qos=1,
+                    retain=row.retain,
+                    timeout=self._timeout,
+                )
+            )
+            for row in rows
+        ]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        done: list[int] = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                break
+            done.append(row.seq)
+        return done

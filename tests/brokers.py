@@ -1,0 +1,331 @@
+"""A real Mosquitto broker for tests and benchmarks, on a free loopback port.
+
+``MosquittoBroker(workdir)`` writes a config (persistence on, in ``workdir``;
+large queues so an offline client's backlog is kept; every client allowed)
+and runs ``mosquitto -c CONF``. ``stop()`` / ``start()`` / ``restart()`` keep
+the same port and the same persistence file, so a test can take the broker
+down in the middle of a run; ``kill()`` is a SIGKILL (no persistence save).
+
+``MosquittoBroker(workdir, tls=True)`` also generates a CA, a server
+certificate for 127.0.0.1 and a client certificate (``broker.tls``: paths),
+and listens with TLS only, requiring a client certificate.
+
+Used by ``tests/conftest.py`` fixtures (``broker``, ``tls_broker``) and by
+``bench/*.py``. Never uses the shared port 1883.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import ipaddress
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+START_TIMEOUT_S = 10.0
+
+
+def find_mosquitto() -> str:
+    """Path of the mosquitto binary; a clear error when it is missing."""
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
+        if Path(candidate).exists():
+            return candidate
+    raise RuntimeError(
+        "mosquitto not found: install it (apt-get install mosquitto mosquitto-clients)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    client_cert_file: Path
+    client_key_file: Path
+
+
+class MosquittoBroker:
+    """One Mosquitto process; same port and persistence across restarts."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        tls: bool = False,
+        max_queued_messages: int = 200_000,
+        extra_config: str = "",
+    ) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.tls: TlsFiles | None = make_tls_files(workdir / "tls") if tls else None
+        self.config_path = workdir / "mosquitto.conf"
+        self.log_path = workdir / "mosquitto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        lines = [
+            # Run as whoever started us (as root, Mosquitto would otherwise switch
+            # to the 'mosquitto' user and lose access to the temp directory).
+            f"user {getpass.getuser()}",
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {workdir}/",
+            "persistence_file mosquitto.db",
+            "autosave_interval 1",
+            f"max_queued_messages {max_queued_messages}",
+            "max_queued_bytes 0",
+            "max_inflight_messages 0",
+            "persistent_client_expiration 1d",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            f"log_dest file {self.log_path}",
+        ]
+        if self.tls is not None:
+            lines += [
+                f"cafile {self.tls.ca_file}",
+                f"certfile {self.tls.cert_file}",
+                f"keyfile {self.tls.key_file}",
+                "require_certificate true",
+                "use_identity_as_username true",
+            ]
+        self.config_path.write_text("\n".join(lines) + "\n" + extra_config)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._proc = subprocess.Popen(
+            [find_mosquitto(), "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+                raise RuntimeError(f"mosquitto exited at start: {err} {self._log_tail()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"mosquitto did not listen on {self.port}: {self._log_tail()}")
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM): Mosquitto saves its persistence file."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+        self._close()
+
+    def kill(self) -> None:
+        """SIGKILL: whatever Mosquitto has not autosaved is gone."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+        self._close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _close(self) -> None:
+        if self._proc is not None and self._proc.stderr is not None:
+            self._proc.stderr.close()
+        self._proc = None
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text()[-2000:]
+        except OSError:
+            return ""
+
+    def __enter__(self) -> MosquittoBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    valid = (now - dt.timedelta(days=1), now + dt.timedelta(days=30))
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("printd test CA"))
+        .issuer_name(_name("printd test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def issue(cn: str, server: bool) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(cn))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(valid[0])
+            .not_valid_after(valid[1])
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    files = TlsFiles(
+        ca_file=directory / "ca.pem",
+        cert_file=directory / "server.pem",
+        key_file=directory / "server.key",
+        client_cert_file=directory / "client.pem",
+        client_key_file=directory / "client.key",
+    )
+    files.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    server_cert, server_key = issue("127.0.0.1", server=True)
+    files.cert_file.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(files.key_file, server_key)
+    client_cert, client_key = issue("printd-station", server=False)
+    files.client_cert_file.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(files.client_key_file, client_key)
+    return files
+
+
+class TcpProxy:
+    """A loopback TCP proxy in front of a broker, to cut connections on demand.
+
+    ``async with TcpProxy(broker.host, broker.port) as proxy``: clients connect
+    to ``proxy.port``; ``proxy.cut()`` drops every open connection at once (the
+    client sees a network failure, the broker an unclean disconnect);
+    ``proxy.refuse = True`` makes it refuse new connections until reset.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.refuse = False
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._accept, self.host, 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def cut(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refuse:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(*self.target), timeout=5
+            )
+        except (OSError, TimeoutError):
+            writer.transport.abort()
+            return
+        self.connections += 1
+        self._writers.update((writer, up_writer))
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(src, dst))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            dst.transport.abort()
+            self._writers.discard(dst)
