@@ -198,8 +198,11 @@ class Verifier:
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
-    def verify(self, doc: Mapping[str, Any]) -> str:
-        """Check ``doc``'s signature; return its key id, or raise a :class:`SigningError`."""
+    def verify(self, doc: Mapping[str, Any], canonical: bytes | None = None) -> str:
+        """Check ``doc``'s signature; return its key id, or raise a :class:`SigningError`.
+
+        ``canonical``: ``canonical_bytes(doc)`` if the caller has it already.
+        """
         key_id = doc.get("key_id")
         sig = doc.get("sig")
         if not isinstance(key_id, str) or not key_id:
@@ -216,7 +219,7 @@ class Verifier:
         if len(signature) != SIGNATURE_BYTES:
             raise BadSignature(f"sig is {len(signature)} bytes, not {SIGNATURE_BYTES}")
         try:
-            key.verify(signature, canonical_bytes(doc))
+            key.verify(signature, canonical if canonical is not None else canonical_bytes(doc))
         except InvalidSignature:
             raise Tampered("signature does not match the content") from None
         return key_id

@@ -97,6 +97,8 @@ class MosquittoBroker:
             "max_queued_bytes 0",
             "max_inflight_messages 0",
             "persistent_client_expiration 1d",
+            # Without it Nagle's algorithm and delayed ACKs add ~40 ms per small packet.
+            "set_tcp_nodelay true",
             "log_type error",
             "log_type warning",
             "log_type notice",

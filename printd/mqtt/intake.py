@@ -33,6 +33,7 @@ under the job id, so a re-send gets the same answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -43,7 +44,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from printd.messages import JobMessage, Receipt, RejectReason, outbox_body
-from printd.signing import SigningError, Verifier, content_hash
+from printd.signing import SigningError, Verifier, canonical_bytes
 from printd.store import DuplicateJob, Store
 
 CardValidator = Callable[[JobMessage], list[str]]
@@ -177,10 +178,11 @@ class Intake:
 
     def _authenticate(self, doc: dict[str, Any]) -> _Checked:
         try:
-            key_id = self._verifier.verify(doc)
+            canonical = canonical_bytes(doc)
+            key_id = self._verifier.verify(doc, canonical)
         except SigningError as exc:
             raise Rejected(RejectReason(exc.reason), str(exc)) from None
-        return _Checked(doc=doc, content_hash=content_hash(doc), key_id=key_id)
+        return _Checked(doc=doc, content_hash=hashlib.sha256(canonical).hexdigest(), key_id=key_id)
 
     def _validate(self, checked: _Checked, now: datetime, active: int) -> JobMessage:
         try:

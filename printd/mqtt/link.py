@@ -242,6 +242,8 @@ class RegistryLink:
                 await self._handle_command(name, _payload(message))
         for message in batch:
             manual_ack.ack(client, message)
+        for job_id in outcome.accepted:
+            self._on_job(job_id)
         if outcome.accepted:
             # The lower credit must reach the registry before the receipts do: a
             # receipt seen with the old credit would let it send one job too many.
@@ -251,8 +253,6 @@ class RegistryLink:
             self.flusher.notify()
         for reason in outcome.rejected:
             log.info("job.rejected", job_id=reason[0], reason=reason[1].value)
-        for job_id in outcome.accepted:
-            self._on_job(job_id)
 
     # ------------------------------------------------------------ commands
 
