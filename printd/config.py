@@ -91,6 +91,10 @@ class TlsSettings(_Section):
 
 
 class MqttSettings(_Section):
+    enabled: bool = Field(
+        default=True,
+        description="Off only for a station without a registry link (a bench, a test bay).",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     client_id: str | None = Field(

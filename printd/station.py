@@ -2,9 +2,11 @@
 
 Start-up order: open the store (taking the state directory's lock), recover
 from a crash (cards that were in a printer go to inspection), then start one
-worker per printer, the technician-request poller and housekeeping, all in
-one TaskGroup with named tasks. A graceful stop takes no new card, lets the
-cards in the printers finish, then stops.
+worker per printer, the registry link, the technician-request poller and
+housekeeping, all in one TaskGroup with named tasks. READY=1 goes to systemd
+once every printer was probed (the link is then up or retrying). A graceful
+stop takes no new card, lets the cards in the printers finish, gives the
+outbox a few seconds to reach the broker, then stops.
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from printd import reports
+from printd.commands import StationCommands, inventory_body, publish_inventory
 from printd.config import PrinterSettings, Settings
 from printd.logs import get_logger
+from printd.messages import PrinterState as WirePrinterState
 from printd.metrics import StationMetrics
+from printd.mqtt.intake import CardValidator, no_card_checks
+from printd.mqtt.link import RegistryLink, store_credit
 from printd.pipeline import jobflow
 from printd.pipeline.cards import ArtworkSource, CardPreparer
 from printd.pipeline.worker import ACTIVE, DRAINING, PAUSED, DriverFactory, PrinterWorker
 from printd.sdnotify import SystemdNotifier
+from printd.signing import Signer, Verifier
 from printd.store import Store
 from printd.store.clock import stamp, utc_now
 from printd.supplies import supply_warnings
@@ -30,6 +37,8 @@ log = get_logger("printd.station")
 
 CONTROL_POLL_S = 0.5
 HOUSEKEEPING_S = 10.0
+STATUS_POLL_S = 1.0
+FLUSH_ON_STOP_S = 5.0
 MODES = {"pause": PAUSED, "resume": ACTIVE, "drain": DRAINING}
 
 DriverOpener = Callable[[PrinterSettings], DriverFactory]
@@ -43,6 +52,9 @@ class Station:
         artwork: ArtworkSource,
         open_driver: DriverOpener,
         notifier: SystemdNotifier | None = None,
+        signer: Signer | None = None,
+        verifier: Verifier | None = None,
+        card_validator: CardValidator = no_card_checks,
     ) -> None:
         self.settings = settings
         self.notifier = notifier or SystemdNotifier()
@@ -55,6 +67,11 @@ class Station:
         self.ready = asyncio.Event()
         self.metrics = StationMetrics(settings.station.state_dir)
         self._warned: set[tuple[str, str | None]] = set()
+        self._signer = signer
+        self._verifier = verifier
+        self._card_validator = card_validator
+        self.link: RegistryLink | None = None
+        self._last_inventory: object = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -79,14 +96,19 @@ class Station:
                         cards,
                         self.wake,
                         self.metrics,
+                        self._outcome_committed,
                     )
+            self.link = self._make_link(store)
             async with asyncio.TaskGroup() as group:
                 tasks = [
                     group.create_task(worker.run(), name=f"printer:{name}")
                     for name, worker in self.workers.items()
                 ]
-                tasks.append(group.create_task(self._controls(), name="controls"))
-                tasks.append(group.create_task(self._housekeeping(), name="housekeeping"))
+                if self.link is not None:
+                    tasks.append(group.create_task(self.link.run(), name="mqtt-link"))
+                    tasks.append(group.create_task(self._status(store, self.link), name="status"))
+                tasks.append(group.create_task(self._controls(store), name="controls"))
+                tasks.append(group.create_task(self._housekeeping(store), name="housekeeping"))
                 if self.notifier.watchdog_interval:
                     tasks.append(group.create_task(self._watchdog(), name="watchdog"))
                 await self._wait_probed()
@@ -96,6 +118,7 @@ class Station:
                 await self._stop.wait()
                 self.notifier.stopping()
                 await self._drain_printers()
+                await self._flush_outbox()
                 for task in tasks:
                     task.cancel()
             cards.cancel_all()
@@ -108,6 +131,59 @@ class Station:
         finally:
             store.close()
             self.store = None
+
+    def _make_link(self, store: Store) -> RegistryLink | None:
+        if not self.settings.mqtt.enabled:
+            log.warning("mqtt_disabled", detail="no registry link: jobs arrive by no route")
+            return None
+        if self._signer is None or self._verifier is None:
+            raise ValueError("the registry link needs the station's signer and a verifier")
+        commands = StationCommands(store, self.workers, self._outcome_committed)
+        return RegistryLink(
+            self.settings,
+            store,
+            signer=self._signer,
+            verifier=self._verifier,
+            credit=store_credit(store, self.settings.station.max_queue),
+            commands=commands,
+            card_validator=self._card_validator,
+            on_job=lambda _job_id: self.wake.set(),
+        )
+
+    def _outcome_committed(self) -> None:
+        """Something went into the outbox or changed the credit: tell the link now."""
+        if self.link is not None:
+            self.link.notify_outbox()
+            self.link.notify_credit()
+
+    async def _status(self, store: Store, link: RegistryLink) -> None:
+        """Keep the retained status in step with the printers (published on change)."""
+        last: object = None
+        while True:
+            modes = {w.view.mode for w in self.workers.values()}
+            state = "paused" if modes == {PAUSED} else "draining" if DRAINING in modes else "online"
+            printers = tuple(
+                WirePrinterState(name=w.name, state=w.view.state, paused=w.view.mode == PAUSED)
+                for w in self.workers.values()
+            )
+            queued = sum(store.jobs.queued_by_priority().values())
+            current = (state, printers, queued)
+            if current != last:
+                link.set_status(state, printers, queued)  # type: ignore[arg-type]
+                last = current
+            await asyncio.sleep(STATUS_POLL_S)
+
+    async def _flush_outbox(self) -> None:
+        """On a graceful stop, give the broker a few seconds to take what is waiting."""
+        if self.link is None or self.store is None or not self.link.connected.is_set():
+            return
+        self.link.notify_outbox()
+        outbox = self.store.outbox
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLUSH_ON_STOP_S):
+                # The outbox lives in SQLite: there is no event to wait on.
+                while outbox.depth():  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
 
     async def _wait_probed(self) -> None:
         """READY=1 waits until every printer was reached or found unreachable."""
@@ -135,10 +211,8 @@ class Station:
                 break
             await asyncio.sleep(0.05)
 
-    async def _controls(self) -> None:
+    async def _controls(self, store: Store) -> None:
         """Apply technician requests written by `printd printers pause|resume|drain`."""
-        assert self.store is not None
-        store = self.store
         while True:
             rows = store.conn.execute(
                 "SELECT id, printer, action, by FROM printer_requests WHERE done_at IS NULL "
@@ -173,10 +247,18 @@ class Station:
                     )
         self._warned = keys
 
-    async def _housekeeping(self) -> None:
-        """Report expired jobs and purge reported payloads past retention."""
-        assert self.store is not None
-        store = self.store
+    def _publish_inventory_if_changed(self, store: Store) -> None:
+        """Retained inventory on MQTT whenever the blanks or ribbons changed."""
+        if self.link is None:
+            return
+        current = {k: v for k, v in inventory_body(store).items() if k != "at"}
+        if current != self._last_inventory:
+            publish_inventory(store)
+            self._last_inventory = current
+            self.link.notify_outbox()
+
+    async def _housekeeping(self, store: Store) -> None:
+        """Report expired jobs, purge reported payloads past retention, watch supplies."""
         while not self._stop.is_set():
             expired = jobflow.expire_due(store)
             if expired:
@@ -187,6 +269,7 @@ class Station:
             if purged:
                 log.info("payloads_purged", jobs=purged)
             self._check_supplies(store)
+            self._publish_inventory_if_changed(store)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(HOUSEKEEPING_S):
                     await self._stop.wait()

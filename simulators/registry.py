@@ -1,9 +1,9 @@
 """A registry simulator: signs and sends e-KTP print jobs, checks what comes back.
 
 - :class:`JobFactory` makes realistic, fake Indonesian citizens (deterministic
-  for a seed; some urgent) as template-card jobs with a small generated JPEG
-  photo, signed with the registry's key. The template's field set is the
-  ``KTP_FIELDS`` tuple: change it there.
+  for a seed; some urgent) as template-card jobs for the shipped ``ktp-v1``
+  template, with a small generated JPEG photo and PNG signature, signed with
+  the registry's key (:func:`make_citizen` holds the field set).
 - :class:`RegistrySimulator` publishes jobs to a station (or a pool), honours
   the station's credit, re-sends jobs that got no receipt after a timeout
   (covering anything a broker dropped), and collects receipts, results and
@@ -35,29 +35,11 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from printd.signing import Signer, SigningError, Verifier
 
 TEMPLATE = "ktp-v1"
-KTP_FIELDS = (
-    "nik",
-    "name",
-    "birth_place_date",
-    "sex",
-    "blood_type",
-    "address",
-    "rt_rw",
-    "village",
-    "district",
-    "religion",
-    "marital_status",
-    "occupation",
-    "nationality",
-    "valid_until",
-    "issued_city",
-    "issued_date",
-)
 
 _FIRST_M = [
     "Budi",
@@ -164,15 +146,18 @@ def make_citizen(rng: random.Random, issued: date) -> dict[str, str]:
     nik += f"{rng.randrange(1, 9999):04d}"
     married = born.year < 2000 and rng.random() < 0.8
     return {
+        "province": "JAWA TIMUR",
+        "regency": "KABUPATEN NGAWI",
         "nik": nik,
         "name": name,
-        "birth_place_date": f"{rng.choice(_BIRTH_PLACES)}, {born.day:02d}-{born.month:02d}-"
-        f"{born.year}",
+        "birth_place": rng.choice(_BIRTH_PLACES),
+        "birth_date": f"{born.day:02d}-{born.month:02d}-{born.year}",
         "sex": "PEREMPUAN" if female else "LAKI-LAKI",
         "blood_type": rng.choice(_BLOOD),
         "address": f"{rng.choice(_STREETS)} {rng.choice(_LAST) or 'MELATI'} NO. "
         f"{rng.randrange(1, 200)}".upper(),
-        "rt_rw": f"{rng.randrange(1, 20):03d}/{rng.randrange(1, 10):03d}",
+        "rt": f"{rng.randrange(1, 20):03d}",
+        "rw": f"{rng.randrange(1, 10):03d}",
         "village": village,
         "district": district,
         "religion": rng.choice(_RELIGIONS),
@@ -180,9 +165,20 @@ def make_citizen(rng: random.Random, issued: date) -> dict[str, str]:
         "occupation": rng.choice(_JOBS),
         "nationality": "WNI",
         "valid_until": "SEUMUR HIDUP",
-        "issued_city": "NGAWI",
-        "issued_date": f"{issued.day:02d}-{issued.month:02d}-{issued.year}",
+        "issue_place": "NGAWI",
+        "issue_date": f"{issued.day:02d}-{issued.month:02d}-{issued.year}",
     }
+
+
+def make_signature(rng: random.Random) -> bytes:
+    """A scribbled 'signature' as a small PNG (dark strokes on white)."""
+    image = Image.new("L", (400, 160), 255)
+    draw = ImageDraw.Draw(image)
+    points = [(20 + i * 45, rng.randrange(30, 130)) for i in range(9)]
+    draw.line(points, fill=10, width=7)
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return out.getvalue()
 
 
 def make_photo(rng: random.Random, quality: int = 40) -> bytes:
@@ -212,6 +208,7 @@ class JobFactory:
         self._urgent_ratio = urgent_ratio
         self._valid_for = valid_for
         self._photos = [make_photo(random.Random(seed * 1000 + i)) for i in range(photos)]
+        self._signatures = [make_signature(random.Random(seed * 2000 + i)) for i in range(photos)]
         self._prefix = prefix
         self._count = 0
 
@@ -221,10 +218,13 @@ class JobFactory:
         now = now or datetime.now(UTC)
         citizen = make_citizen(self._rng, now.date())
         photo = self._photos[self._count % len(self._photos)]
+        signature = self._signatures[self._count % len(self._signatures)]
         return {
             "v": 1,
             "type": "job",
-            "job_id": job_id or f"{self._prefix}-{self._count:06d}-{citizen['nik']}",
+            # Opaque ids: a job id is logged and shown everywhere, so it must
+            # never carry a citizen's data (no NIK, no name).
+            "job_id": job_id or f"{self._prefix}-{self._count:06d}-{self._rng.getrandbits(32):08x}",
             "issued_at": _ts(now),
             "not_after": _ts(now + self._valid_for),
             "priority": "urgent" if self._rng.random() < self._urgent_ratio else "normal",
@@ -232,7 +232,10 @@ class JobFactory:
                 "kind": "template",
                 "template": TEMPLATE,
                 "fields": citizen,
-                "images": {"photo": base64.b64encode(photo).decode("ascii")},
+                "images": {
+                    "photo": base64.b64encode(photo).decode("ascii"),
+                    "signature": base64.b64encode(signature).decode("ascii"),
+                },
             },
         }
 
@@ -509,6 +512,19 @@ class RegistrySimulator:
             await asyncio.sleep(0.05)
         return self.all_answered(ids)
 
+    def all_final(self, job_ids: Iterable[str]) -> bool:
+        """Every job has its last word: printed, failed, expired or cancelled."""
+        return all(any(is_final(r) for r in self.results.get(j, [])) for j in job_ids)
+
+    async def wait_final(self, job_ids: Iterable[str], within_s: float) -> bool:
+        ids = list(job_ids)
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if self.all_final(ids):
+                return True
+            await asyncio.sleep(0.1)
+        return self.all_final(ids)
+
     def gaps(self) -> dict[str, list[int]]:
         out = {}
         for station, seqs in self._seen.items():
@@ -543,11 +559,14 @@ class RegistrySimulator:
             problems.append(f"{len(unanswered)} jobs unanswered")
         serials: dict[str, str] = {}
         for job_id, results in self.results.items():
-            if len(results) > 1:
-                problems.append(f"{job_id}: {len(results)} results")
-            for result in results:
+            # needs_inspection and a finding that the card was not printed are
+            # steps on the way; a job ends exactly once.
+            endings = [r for r in results if is_final(r)]
+            if len(endings) > 1:
+                problems.append(f"{job_id}: {len(endings)} final results")
+            for result in endings:
                 serial = result.get("serial")
-                if result.get("outcome") == "printed" and serial:
+                if printed(result) and serial:
                     if serial in serials and serials[serial] != job_id:
                         problems.append(f"serial {serial} issued twice")
                     serials[serial] = job_id
@@ -568,6 +587,18 @@ class RegistrySimulator:
             accepted_by=accepted_by,
             problems=problems,
         )
+
+
+def printed(result: dict[str, Any]) -> bool:
+    """A card came out for this job (directly, or as a technician found after inspection)."""
+    return result.get("outcome") == "printed" or (
+        result.get("outcome") == "inspection_resolved" and result.get("resolution") == "printed"
+    )
+
+
+def is_final(result: dict[str, Any]) -> bool:
+    """The job's last word: printed, failed, expired or cancelled."""
+    return printed(result) or result.get("outcome") in ("failed", "expired", "cancelled")
 
 
 @click.command("registry")

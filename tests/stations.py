@@ -25,6 +25,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from printd.signing import Signer
 from printd.store import Store
 from simulators.control import ControlClient
 
@@ -88,11 +89,18 @@ def start_simulator(
 
 
 def write_config(
-    workdir: Path, printers: list[SimPrinter], *, mqtt_port: int = 1, **station: Any
+    workdir: Path,
+    printers: list[SimPrinter],
+    *,
+    broker: tuple[str, int] | None = None,
+    registry_keys: dict[str, str] | None = None,
+    station_id: str = "test-station",
+    **station: Any,
 ) -> Path:
+    """A station config for these simulators; with a broker, a station key too."""
     lines = [
         "[station]",
-        'id = "test-station"',
+        f'id = "{station_id}"',
         f'state_dir = "{workdir / "state"}"',
         'operator = "test technician"',
         *(f"{k} = {json.dumps(v)}" for k, v in station.items()),
@@ -100,8 +108,22 @@ def write_config(
         'format = "json"',
         'level = "info"',
         "[mqtt]",
-        f"port = {mqtt_port}",
     ]
+    if broker is None:
+        lines.append("enabled = false")
+    else:
+        key = workdir / "station.key"
+        if not key.exists():
+            Signer.generate().write(key)
+        lines += [
+            f'host = "{broker[0]}"',
+            f"port = {broker[1]}",
+            "reconnect_max_s = 2",
+            "[signing]",
+            f'station_key_file = "{key}"',
+            "[signing.registry_keys]",
+            *(f'"{kid}" = "{pub}"' for kid, pub in (registry_keys or {}).items()),
+        ]
     for printer in printers:
         lines += [
             "[[printers]]",

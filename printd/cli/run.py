@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 
 import click
 
 from drivers.base import DriverOptions
 from printd.cli.common import EXIT_CONFIG, EXIT_STORE, AppContext, fail, pass_app
-from printd.config import PrinterSettings
+from printd.config import PrinterSettings, Settings
 from printd.logs import configure_logging, get_logger
+from printd.messages import JobMessage
 from printd.pipeline.artwork import make_artwork_source
 from printd.pipeline.worker import DriverFactory
-from printd.render import TemplateError, TemplateLibrary
+from printd.render import TemplateError, TemplateLibrary, validate_card
+from printd.signing import KeyFileError, Signer, SigningError, Verifier
 from printd.station import Station
 from printd.store import StoreError
 
@@ -28,6 +31,35 @@ def driver_opener(config: PrinterSettings) -> DriverFactory:
         return open_driver(config.name, config.driver, config.url, options)
 
     return factory
+
+
+def card_checker(templates: TemplateLibrary) -> Callable[[JobMessage], list[str]]:
+    """Intake's card check: each problem names the field and why, never the value."""
+
+    def check(job: JobMessage) -> list[str]:
+        return [f"{p.field}: {p.message}" for p in validate_card(job.card, templates)]
+
+    return check
+
+
+def load_keys(settings: Settings) -> tuple[Signer, Verifier]:
+    """The station's signing key and the registry's public keys, or ConfigError lines."""
+    path = settings.signing.station_key_file
+    try:
+        signer = Signer.from_file(path)
+    except KeyFileError as exc:
+        fail(f"{exc}; create the station key with: printd keys generate --out {path}", EXIT_CONFIG)
+    if not settings.signing.registry_keys:
+        fail(
+            "signing.registry_keys is empty: every job would be rejected; add the registry's "
+            "public key (key id = base64)",
+            EXIT_CONFIG,
+        )
+    try:
+        verifier = Verifier.from_b64(settings.signing.registry_keys)
+    except (SigningError, KeyFileError, ValueError) as exc:
+        fail(f"signing.registry_keys: {exc}", EXIT_CONFIG)
+    return signer, verifier
 
 
 async def run_station(station: Station) -> None:
@@ -46,14 +78,22 @@ def run(app: AppContext) -> None:
     """
     settings = app.settings
     configure_logging(settings.logging.level, settings.logging.format)
-    get_logger("printd").info("starting", station=settings.station.id)
     try:
         templates = TemplateLibrary.from_settings(settings)
     except TemplateError as exc:
         for line in exc.lines:
             app.err.print(f"printd: {line}", markup=False)
         raise SystemExit(EXIT_CONFIG) from None
-    station = Station(settings, artwork=make_artwork_source(templates), open_driver=driver_opener)
+    signer, verifier = load_keys(settings) if settings.mqtt.enabled else (None, None)
+    get_logger("printd").info("starting", station=settings.station.id)
+    station = Station(
+        settings,
+        artwork=make_artwork_source(templates),
+        open_driver=driver_opener,
+        signer=signer,
+        verifier=verifier,
+        card_validator=card_checker(templates),
+    )
     try:
         asyncio.run(run_station(station))
     except StoreError as exc:

@@ -172,8 +172,7 @@ def record_spoiled(
                 claim.job_id,
                 "failed",
                 printer=claim.printer,
-                reason=reason,
-                detail=f"{job.attempts} blank(s) spoiled",
+                reason=f"{reason}: {job.attempts} blank(s) spoiled",
             )
             return JobState.FAILED
         store.jobs.transition(
@@ -218,7 +217,14 @@ def _to_inspection(
         reason="needs_inspection",
         detail=why,
     )
-    reports.result(store, conn, job_id, "needs_inspection", printer=printer, reason=why)
+    reports.result(
+        store,
+        conn,
+        job_id,
+        "needs_inspection",
+        printer=printer,
+        blank_serial=reserved_blank(store, job_id, conn),
+    )
     reports.event(
         store,
         conn,
@@ -302,15 +308,7 @@ def resolve(
                 count_attempt=True,
                 note=note,
             )
-            reports.result(
-                store,
-                conn,
-                job_id,
-                "printed",
-                blank_serial=printed,
-                printer=job.printer,
-                reason="resolved after inspection",
-            )
+            reports.inspection_resolved(store, conn, job_id, "printed", by, printed)
             return JobState.PRINTED
         if spoiled is not None:
             if reserved and reserved != spoiled:
@@ -331,16 +329,22 @@ def resolve(
                 count_attempt=True,
                 note=f"spoiled {spoiled}",
             )
+            reports.inspection_resolved(store, conn, job_id, "spoiled", by, spoiled)
             if job.attempts >= max_attempts:
                 store.jobs.transition(conn, job_id, JobState.FAILED, by, reason=reason)
                 reports.result(
-                    store, conn, job_id, "failed", reason=reason, detail="resolved after inspection"
+                    store,
+                    conn,
+                    job_id,
+                    "failed",
+                    reason=f"{reason}: {job.attempts} blank(s) spoiled",
                 )
                 return JobState.FAILED
-        elif reserved:
-            store.ledger.release(conn, reserved, by, "technician: card was not fed")
+        else:
+            if reserved:
+                store.ledger.release(conn, reserved, by, "technician: card was not fed")
+            reports.inspection_resolved(store, conn, job_id, "not_printed", by)
         store.jobs.transition(conn, job_id, JobState.QUEUED, by, note=note)
-        reports.result(store, conn, job_id, "requeued", reason="resolved after inspection")
         return JobState.QUEUED
 
 
@@ -356,7 +360,13 @@ def retry(store: Store, job_id: str, by: str) -> None:
             note="retry requested by technician",
         )
         conn.execute("UPDATE jobs SET attempts = 0 WHERE job_id = ?", (job_id,))
-        reports.result(store, conn, job_id, "requeued", reason="retry requested by technician")
+        reports.event(
+            store,
+            conn,
+            "job_requeued",
+            f"failed job {job_id} queued again by {by}; its next result replaces the failure",
+            job_id=job_id,
+        )
 
 
 def record_unprintable(store: Store, claim: Claim, why: str) -> None:
@@ -366,4 +376,4 @@ def record_unprintable(store: Store, claim: Claim, why: str) -> None:
         store.jobs.transition(
             conn, claim.job_id, JobState.FAILED, STATION, reason="unprintable", detail=why
         )
-        reports.result(store, conn, claim.job_id, "failed", reason="unprintable", detail=why)
+        reports.result(store, conn, claim.job_id, "failed", reason=f"unprintable: {why}")

@@ -70,6 +70,7 @@ class PrinterWorker:
         cards: CardPreparer,
         wake: asyncio.Event,
         metrics: StationMetrics | None = None,
+        on_outcome: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = config.name
         self._config = config
@@ -79,6 +80,9 @@ class PrinterWorker:
         self._cards = cards
         self._wake = wake
         self._metrics = metrics or StationMetrics()
+        # Told after every committed outcome: the link flushes the outbox and
+        # recomputes its credit.
+        self._on_outcome = on_outcome
         self._fault: PrinterStatus | None = None
         self._stopping = False
         self.view = PrinterView(config.name, mode=self._load_mode())
@@ -247,7 +251,7 @@ class PrinterWorker:
                 else f"{self.name}: {text}",
                 severity="error",
                 printer=self.name,
-                faults=faults,
+                faults=",".join(faults),
             )
         log.warning("printer_fault", printer=self.name, faults=faults)
 
@@ -302,6 +306,7 @@ class PrinterWorker:
                 log_.warning("card_printer_fault", card_fed=outcome.card_fed)
                 self._enter_fault(outcome.status, outcome.detail)
         finally:
+            self._on_outcome()
             # The shown state stays "printing" while cards follow each other;
             # the idle loop shows "idle" once the queue is empty.
             self.view.job_id = None

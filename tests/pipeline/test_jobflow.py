@@ -66,15 +66,14 @@ def test_claim_reserves_the_next_blank_in_feeder_order(store: Store) -> None:
     assert jobflow.record_issued(store, claim, SERIALS[0]) == SERIALS[0]
     job = store.jobs.require("j1")
     assert (job.state, job.blank_serial, job.attempts) == (JobState.PRINTED, SERIALS[0], 1)
-    assert results(store) == [
-        {
-            "job_id": "j1",
-            "outcome": "printed",
-            "blank_serial": SERIALS[0],
-            "printer": "p1",
-            "at": results(store)[0]["at"],
-        }
-    ]
+    (printed,) = results(store)
+    assert {k: printed[k] for k in ("job_id", "outcome", "serial", "printer", "spoiled")} == {
+        "job_id": "j1",
+        "outcome": "printed",
+        "serial": SERIALS[0],
+        "printer": "p1",
+        "spoiled": [],
+    }
 
 
 def test_no_blanks_no_claim(store: Store) -> None:
@@ -157,7 +156,9 @@ def test_crash_recovery_sends_cards_in_printers_to_inspection(store: Store) -> N
     # The other job is still queued and the reserved blank stays reserved.
     assert store.jobs.require("j2").state is JobState.QUEUED
     assert jobflow.reserved_blank(store, "j1") == SERIALS[0]
-    assert [r["outcome"] for r in results(store)] == ["needs_inspection"]
+    (inspection,) = results(store)
+    assert inspection["outcome"] == "needs_inspection"
+    assert inspection["serial"] == SERIALS[0]
 
 
 def _inspected(store: Store) -> None:
