@@ -97,6 +97,11 @@ class MqttSettings(_Section):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description="MQTT version: 5 (persistent session with an expiry), or 3.1.1 for "
+        "brokers without 5 (clean session off).",
+    )
     client_id: str | None = Field(
         default=None,
         description="Fixed client id for the persistent session; default printd-<station id>.",

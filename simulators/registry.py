@@ -33,10 +33,9 @@ from typing import Any
 import aiomqtt
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from PIL import Image, ImageDraw
 
+from printd.mqtt.link import session_options
 from printd.signing import Signer, SigningError, Verifier
 
 TEMPLATE = "ktp-v1"
@@ -302,6 +301,7 @@ class RegistrySimulator:
         resend_after_s: float = 10.0,
         honour_credit: bool = True,
         tls_params: aiomqtt.TLSParameters | None = None,
+        protocol: str = "5",
     ) -> None:
         self._host = host
         self._port = port
@@ -311,6 +311,7 @@ class RegistrySimulator:
         self._resend_after_s = resend_after_s
         self._honour_credit = honour_credit
         self._tls = tls_params
+        self._protocol = protocol
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -429,16 +430,11 @@ class RegistrySimulator:
             delay = min(delay * 2, 2.0)
 
     async def _connection(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 3600
-        props.ReceiveMaximum = 65535
         client = aiomqtt.Client(
             self._host,
             self._port,
             identifier=self._client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=False,
-            properties=props,
+            **session_options(self._protocol, 3600, 65535),
             tls_params=self._tls,
             max_inflight_messages=1000,
             # A short keepalive notices a dead connection even when the socket

@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,27 +26,9 @@ from PIL import Image, ImageDraw
 
 from printd.signing import Signer
 from printd.store import Store
-from simulators.control import ControlClient
+from simulators.process import SimulatorProcess
 
-
-@dataclass
-class SimPrinter:
-    name: str
-    process: subprocess.Popen[str]
-    pty: str
-    control: ControlClient
-
-    def state(self) -> dict[str, Any]:
-        return self.control.state()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+SimPrinter = SimulatorProcess
 
 
 def start_simulator(
@@ -58,34 +39,8 @@ def start_simulator(
     speed: float = 500.0,
     family: str = "evolis",
     extra: tuple[str, ...] = (),
-) -> SimPrinter:
-    address = f"unix:{workdir / f'{name}.sock'}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "printd",
-            "sim",
-            family,
-            "--speed",
-            str(speed),
-            "--blanks",
-            blanks,
-            "--control",
-            address,
-            "--ribbon",
-            "100000",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    pty = process.stdout.readline().strip().removeprefix("pty: ")
-    control_line = process.stdout.readline().strip()
-    assert pty.startswith("/dev/"), (pty, control_line)
-    return SimPrinter(name, process, pty, ControlClient(address))
+) -> SimulatorProcess:
+    return SimulatorProcess.start(workdir, name, blanks, speed=speed, family=family, extra=extra)
 
 
 def write_config(

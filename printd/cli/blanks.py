@@ -253,7 +253,7 @@ def count(
         raise SystemExit(EXIT_PROBLEM)
 
 
-def _reconciliation_table(rec: Reconciliation) -> Table:
+def reconciliation_table(rec: Reconciliation) -> Table:
     table = Table(title="Blank reconciliation")
     columns = (
         "batch",
@@ -311,7 +311,7 @@ def reconcile(app: AppContext, as_json: bool) -> None:
             }
         )
     else:
-        app.console.print(_reconciliation_table(rec))
+        app.console.print(reconciliation_table(rec))
         for problem in rec.problems:
             app.err.print(f"printd: {problem}", markup=False)
         if rec.balanced:

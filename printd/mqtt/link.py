@@ -169,9 +169,7 @@ class RegistryLink:
 
     def _client(self) -> aiomqtt.Client:
         mqtt = self._mqtt
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = mqtt.session_expiry_s
-        props.ReceiveMaximum = mqtt.receive_maximum
+        session = session_options(mqtt.protocol, mqtt.session_expiry_s, mqtt.receive_maximum)
         tls_params = None
         tls_insecure = None
         if mqtt.tls.enabled:
@@ -188,9 +186,6 @@ class RegistryLink:
             identifier=self._settings.client_id,
             username=mqtt.username,
             password=mqtt.password.get_secret_value() if mqtt.password else None,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=False,
-            properties=props,
             keepalive=mqtt.keepalive_s,
             will=aiomqtt.Will(
                 self.topics.station_topic("status"),
@@ -202,6 +197,7 @@ class RegistryLink:
             tls_insecure=tls_insecure,
             max_inflight_messages=100,
             timeout=10.0,
+            **session,
         )
         client.pending_calls_threshold = 10_000  # the flusher pipelines on purpose
         manual_ack.enable(client)
@@ -381,6 +377,17 @@ class _CommandRefused(Exception):
         self.reason = reason
         self.message = message
         self.correlation_id = correlation_id
+
+
+def session_options(protocol: str, session_expiry_s: int, receive_maximum: int) -> dict[str, Any]:
+    """A persistent session in either MQTT version: the broker keeps our
+    subscriptions and queues QoS 1 jobs while the station is away."""
+    if protocol == "3.1.1":
+        return {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": False}
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = session_expiry_s
+    props.ReceiveMaximum = receive_maximum
+    return {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False, "properties": props}
 
 
 def store_credit(store: Store, max_queue: int) -> Callable[[], int]:

@@ -1,0 +1,1 @@
+"""`printd demo`: a whole station on one machine, for a first look."""
