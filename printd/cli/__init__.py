@@ -40,6 +40,7 @@ def _register() -> None:
     # Imported here, after the group exists, so each noun's module stays independent.
     from printd.cli.blanks import blanks
     from printd.cli.config_cmd import config
+    from printd.cli.doctor import doctor
     from printd.cli.jobs import jobs
     from printd.cli.keys import keys
     from printd.cli.printers import printers
@@ -48,7 +49,7 @@ def _register() -> None:
     from printd.cli.sim import sim
     from printd.cli.status import status
 
-    for command in (run, status, config, blanks, jobs, printers, render, keys, sim):
+    for command in (run, status, doctor, config, blanks, jobs, printers, render, keys, sim):
         cli.add_command(command)
 
 
