@@ -41,6 +41,7 @@ def _register() -> None:
     from printd.cli.blanks import blanks
     from printd.cli.config_cmd import config
     from printd.cli.demo import demo
+    from printd.cli.doctor import doctor
     from printd.cli.jobs import jobs
     from printd.cli.keys import keys
     from printd.cli.printers import printers
@@ -49,7 +50,8 @@ def _register() -> None:
     from printd.cli.sim import sim
     from printd.cli.status import status
 
-    for command in (run, status, config, blanks, jobs, printers, render, keys, sim, demo):
+    commands = (run, status, doctor, config, blanks, jobs, printers, render, keys, sim, demo)
+    for command in commands:
         cli.add_command(command)
 
 

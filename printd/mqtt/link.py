@@ -346,8 +346,10 @@ class RegistryLink:
 
     async def _state_loop(self, client: aiomqtt.Client) -> None:
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._state_wake.wait(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self._state_wake.wait()
             self._state_wake.clear()
             if self._status_dirty:
                 await self._publish_status(client)

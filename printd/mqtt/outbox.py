@@ -52,8 +52,11 @@ class OutboxFlusher:
             self._wake.clear()
             rows = self._store.outbox.pending(self._batch)
             if not rows:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancel that lands as the wake-up completes, and the daemon never stops.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                    async with asyncio.timeout(self._idle_poll_s):
+                        await self._wake.wait()
                 continue
             done = await self._publish(client, rows)
             if done:
