@@ -201,7 +201,7 @@ async def run_demo(workdir: Path, jobs: int, console: Console, broker_kind: str 
                     refresh()
                     return store.jobs.count_by_state().get("printed", 0)
 
-                await wait_until(lambda: printed_count() >= 6, 120)
+                await wait_until(lambda: printed_count() >= max(2, jobs // 7), 120)
                 sims[0].control.inject("jam")
                 story.say("evolis-1: a card jams (the blank is spoiled, the printer pauses)")
                 await wait_until(
@@ -213,17 +213,20 @@ async def run_demo(workdir: Path, jobs: int, console: Console, broker_kind: str 
                     "technician pulls the jammed card and runs: printd printers resume evolis-1"
                 )
                 printd_cmd(config, "printers", "resume", "evolis-1")
-                await wait_until(lambda: printed_count() >= 20, 180)
-                broker.stop()
+                await wait_until(lambda: printed_count() >= jobs // 2, 180)
+                proxy.refuse = True
+                proxy.cut()
+                link_up[0] = False
                 story.say(
-                    "the link to the registry's broker drops; printing goes on, "
+                    "the station's network link drops; printing goes on, "
                     "results wait in the outbox"
                 )
                 await wait_until(lambda: bool(refresh()), 6)
-                broker.start()
+                proxy.refuse = False
+                link_up[0] = True
                 story.say(
-                    "the link is back: the outbox drains, the registry re-sends "
-                    "what it had no receipt for"
+                    "the link is back: the outbox drains in order, the registry "
+                    "re-sends what it had no receipt for"
                 )
                 await wait_until(lambda: bool(refresh()) or registry.all_final(ids), 300)
                 await wait_until(lambda: bool(refresh()) or store.outbox.depth() == 0, 30)
