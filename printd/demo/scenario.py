@@ -218,8 +218,7 @@ async def run_demo(workdir: Path, jobs: int, console: Console, broker_kind: str 
                 proxy.cut()
                 link_up[0] = False
                 story.say(
-                    "the station's network link drops; printing goes on, "
-                    "results wait in the outbox"
+                    "the station's network link drops; printing goes on, results wait in the outbox"
                 )
                 await wait_until(lambda: bool(refresh()), 6)
                 proxy.refuse = False
