@@ -430,6 +430,8 @@ async def check_broker(settings: Settings, timeout_s: float = DEFAULT_TIMEOUT_S)
     """A real MQTT connect with the configured address, TLS and credentials."""
     import aiomqtt
 
+    from printd.mqtt.link import tls_parameters
+
     mqtt = settings.mqtt
     where = f"{mqtt.host}:{mqtt.port}"
     if not mqtt.enabled:
@@ -438,14 +440,7 @@ async def check_broker(settings: Settings, timeout_s: float = DEFAULT_TIMEOUT_S)
         problem = _tls_context_problem(settings)
         if problem:
             return failed("broker", problem, "put the file there or correct [mqtt.tls]")
-    tls_params = None
-    if mqtt.tls.enabled:
-        tls_params = aiomqtt.TLSParameters(
-            ca_certs=str(mqtt.tls.ca_file) if mqtt.tls.ca_file else None,
-            certfile=str(mqtt.tls.cert_file) if mqtt.tls.cert_file else None,
-            keyfile=str(mqtt.tls.key_file) if mqtt.tls.key_file else None,
-            cert_reqs=ssl.CERT_NONE if mqtt.tls.insecure_skip_verify else ssl.CERT_REQUIRED,
-        )
+    tls_params = tls_parameters(mqtt)
     client = aiomqtt.Client(
         mqtt.host,
         mqtt.port,

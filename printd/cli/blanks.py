@@ -85,7 +85,7 @@ def receive(
     Refused whole if any serial is already in the ledger.
     """
     wanted = _serials_from(serials, from_file)
-    with app.new_or_existing_store() as store:
+    with app.store(create=True) as store:
         count = store.ledger.receive(batch, wanted, app.operator(by), note)
     app.console.print(f"received batch {batch}: {describe(wanted)}; {count:,} blanks in stock")
 

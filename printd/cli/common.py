@@ -50,20 +50,11 @@ class AppContext:
         return by or self.settings.station.operator
 
     @contextmanager
-    def store(self) -> Iterator[Store]:
+    def store(self, *, create: bool = False) -> Iterator[Store]:
+        """The station's store; only receiving the first batch may create it."""
+        state_dir = self.settings.station.state_dir
         try:
-            store = Store.open_existing(self.settings.station.state_dir)
-        except StoreError as exc:
-            fail(str(exc), EXIT_STORE)
-        try:
-            yield store
-        finally:
-            store.close()
-
-    @contextmanager
-    def new_or_existing_store(self) -> Iterator[Store]:
-        try:
-            store = Store.open(self.settings.station.state_dir)
+            store = Store.open(state_dir) if create else Store.open_existing(state_dir)
         except StoreError as exc:
             fail(str(exc), EXIT_STORE)
         try:

@@ -37,7 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
-from printd.config import Settings
+from printd.config import MqttSettings, Settings
 from printd.messages import (
     COMMAND_NAMES,
     CommandMessage,
@@ -170,16 +170,8 @@ class RegistryLink:
     def _client(self) -> aiomqtt.Client:
         mqtt = self._mqtt
         session = session_options(mqtt.protocol, mqtt.session_expiry_s, mqtt.receive_maximum)
-        tls_params = None
-        tls_insecure = None
-        if mqtt.tls.enabled:
-            tls_params = aiomqtt.TLSParameters(
-                ca_certs=str(mqtt.tls.ca_file) if mqtt.tls.ca_file else None,
-                certfile=str(mqtt.tls.cert_file) if mqtt.tls.cert_file else None,
-                keyfile=str(mqtt.tls.key_file) if mqtt.tls.key_file else None,
-                cert_reqs=ssl.CERT_NONE if mqtt.tls.insecure_skip_verify else ssl.CERT_REQUIRED,
-            )
-            tls_insecure = mqtt.tls.insecure_skip_verify or None
+        tls_params = tls_parameters(mqtt)
+        tls_insecure = (mqtt.tls.insecure_skip_verify or None) if tls_params else None
         client = aiomqtt.Client(
             mqtt.host,
             mqtt.port,
@@ -379,6 +371,19 @@ class _CommandRefused(Exception):
         self.reason = reason
         self.message = message
         self.correlation_id = correlation_id
+
+
+def tls_parameters(mqtt: MqttSettings) -> aiomqtt.TLSParameters | None:
+    """TLS from the config, with the client certificate when one is set."""
+    if not mqtt.tls.enabled:
+        return None
+    tls = mqtt.tls
+    return aiomqtt.TLSParameters(
+        ca_certs=str(tls.ca_file) if tls.ca_file else None,
+        certfile=str(tls.cert_file) if tls.cert_file else None,
+        keyfile=str(tls.key_file) if tls.key_file else None,
+        cert_reqs=ssl.CERT_NONE if tls.insecure_skip_verify else ssl.CERT_REQUIRED,
+    )
 
 
 def session_options(protocol: str, session_expiry_s: int, receive_maximum: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from drivers.base import SpoilReason as _DriverSpoilReason
 from printd.serials import SerialError, check_serial
 from printd.store.clock import stamp
 from printd.store.db import transaction
@@ -52,15 +53,8 @@ class EventKind(enum.StrEnum):
     MOVE = "move"
 
 
-class SpoilReason(enum.StrEnum):
-    PRINT_ERROR = "print_error"
-    CHIP_ERROR = "chip_error"
-    JAM = "jam"
-    MISFEED = "misfeed"
-    TEST_PRINT = "test_print"
-    DAMAGED = "damaged"
-    OTHER = "other"
-
+# The ledger and the drivers speak of spoiled blanks with one vocabulary.
+SpoilReason = _DriverSpoilReason
 
 SHELF = "shelf"
 
