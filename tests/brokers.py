@@ -17,9 +17,7 @@ Used by ``tests/conftest.py`` fixtures (``broker``, ``tls_broker``) and by
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import ipaddress
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from printd.demo.broker import find_mosquitto as _find
+from printd.demo.broker import free_port, mosquitto_config
 from printd.demo.proxy import TcpProxy  # noqa: F401 - tests import it from here
 
 START_TIMEOUT_S = 10.0
@@ -39,21 +39,12 @@ START_TIMEOUT_S = 10.0
 
 def find_mosquitto() -> str:
     """Path of the mosquitto binary; a clear error when it is missing."""
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    for candidate in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
-        if Path(candidate).exists():
-            return candidate
-    raise RuntimeError(
-        "mosquitto not found: install it (apt-get install mosquitto mosquitto-clients)"
-    )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    found = _find()
+    if found is None:
+        raise RuntimeError(
+            "mosquitto not found: install it (apt-get install mosquitto mosquitto-clients)"
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -85,25 +76,8 @@ class MosquittoBroker:
         self.log_path = workdir / "mosquitto.log"
         self._proc: subprocess.Popen[bytes] | None = None
         lines = [
-            # Run as whoever started us (as root, Mosquitto would otherwise switch
-            # to the 'mosquitto' user and lose access to the temp directory).
-            f"user {getpass.getuser()}",
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {workdir}/",
-            "persistence_file mosquitto.db",
-            "autosave_interval 1",
-            f"max_queued_messages {max_queued_messages}",
-            "max_queued_bytes 0",
-            "max_inflight_messages 0",
-            "persistent_client_expiration 1d",
-            # Without it Nagle's algorithm and delayed ACKs add ~40 ms per small packet.
-            "set_tcp_nodelay true",
-            "log_type error",
-            "log_type warning",
+            mosquitto_config(self.port, workdir, self.log_path, max_queued_messages).rstrip(),
             "log_type notice",
-            f"log_dest file {self.log_path}",
         ]
         if self.tls is not None:
             lines += [
