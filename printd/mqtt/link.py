@@ -398,11 +398,16 @@ def session_options(protocol: str, session_expiry_s: int, receive_maximum: int) 
 
 
 def store_credit(store: Store, max_queue: int) -> Callable[[], int]:
-    """Credit = min(queue room, blanks loaded not yet spoken for by active jobs)."""
+    """Credit = min(queue room, loaded blanks not yet spoken for).
+
+    A job being printed already holds its reserved blank, which
+    ``loaded_count`` leaves out; only queued jobs still need one.
+    """
 
     def credit() -> int:
         active = store.jobs.active_count()
-        return max(0, min(max_queue - active, store.ledger.loaded_count() - active))
+        queued = sum(store.jobs.queued_by_priority().values())
+        return max(0, min(max_queue - active, store.ledger.loaded_count() - queued))
 
     return credit
 

@@ -230,3 +230,18 @@ def test_unprintable_card_fails_and_keeps_the_blank(store: Store) -> None:
     assert store.jobs.require("j1").state is JobState.FAILED
     assert store.ledger.next_blank("p1") == SERIALS[0]
     assert store.ledger.reconcile().total.spoiled == 0
+
+
+def test_credit_counts_a_printing_jobs_blank_once(store: Store) -> None:
+    """A job in the printer holds its reserved blank; the credit does not subtract it twice."""
+    from printd.mqtt.link import store_credit
+
+    credit = store_credit(store, max_queue=500)
+    assert credit() == 20
+    add_job(store, "j1")
+    add_job(store, "j2")
+    assert credit() == 18
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    # 19 free blanks (one reserved for j1), one queued job still needs one.
+    assert credit() == 18
