@@ -32,6 +32,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
       printd blanks receive/load/...   the blank ledger
       printd jobs list/show/...        print jobs
       printd blanks reconcile          does every blank add up?
+      printd doctor                    is the station healthy? (what to do if not)
     """
     ctx.obj = AppContext(config_path)
 
