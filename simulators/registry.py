@@ -382,8 +382,11 @@ class RegistrySimulator:
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the
+            # cancel that stops this loop, and the registry would never close.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.2)
+                async with asyncio.timeout(0.2):
+                    await self._wake.wait()
             self._wake.clear()
             now = time.monotonic()
             # Re-send what has gone unanswered too long (or was refused for room).

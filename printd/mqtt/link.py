@@ -250,9 +250,8 @@ class RegistryLink:
             command = self._check_command(name, payload)
             if command.correlation_id in self._seen_commands:
                 raise _CommandRefused(RejectReason.REPLAYED, "correlation id already handled")
-            result = await asyncio.wait_for(
-                self._commands.handle(command), timeout=self._command_timeout_s
-            )
+            async with asyncio.timeout(self._command_timeout_s):
+                result = await self._commands.handle(command)
             self._remember_command(command.correlation_id)
             reply = outbox_body(
                 CommandReply,
