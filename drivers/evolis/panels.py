@@ -27,6 +27,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from drivers.base import SideArtwork
+from drivers.dyes import dye_planes
 from drivers.evolis.protocol import (
     PANEL_BYTES_BY_LEVELS,
     PANEL_LINE_PIXELS,
@@ -71,16 +72,7 @@ def color_planes(color: Image.Image | None) -> tuple[Plane, Plane, Plane]:
     if color is None:
         blank = np.zeros((PANEL_LINES, PANEL_LINE_PIXELS), dtype=np.uint8)
         return blank, blank, blank
-    rgb = _portrait(color, "color artwork")
-    if rgb.mode != "RGB":
-        rgb = rgb.convert("RGB")
-    red, green, blue = rgb.split()
-    # Yellow absorbs blue, magenta green, cyan red.
-    return (
-        np.asarray(blue.point(_INVERT_TO_5BIT)),
-        np.asarray(green.point(_INVERT_TO_5BIT)),
-        np.asarray(red.point(_INVERT_TO_5BIT)),
-    )
+    return dye_planes(_portrait(color, "color artwork"), _INVERT_TO_5BIT)
 
 
 # ------------------------------------------------------------- 5-bit colour

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from drivers.base import SideArtwork
+from drivers.dyes import dye_planes
 from drivers.evolis.panels import DecodedPanel
 from drivers.magicard.protocol import (
     COLOR_BITS,
@@ -72,16 +73,8 @@ def color_planes(color: Image.Image | None) -> tuple[Dots, Dots, Dots]:
     if color is None:
         blank = np.zeros((PLANE_ROWS, PLANE_ROW_PIXELS), dtype=np.uint8)
         return blank, blank, blank
-    rgb = _portrait(color, "color artwork")
-    if rgb.mode != "RGB":
-        rgb = rgb.convert("RGB")
-    red, green, blue = rgb.split()
-    # Yellow absorbs blue, magenta green, cyan red.
-    return (
-        _widen(np.asarray(blue.point(_INVERT_TO_6BIT))),
-        _widen(np.asarray(green.point(_INVERT_TO_6BIT))),
-        _widen(np.asarray(red.point(_INVERT_TO_6BIT))),
-    )
+    yellow, magenta, cyan = dye_planes(_portrait(color, "color artwork"), _INVERT_TO_6BIT)
+    return _widen(yellow), _widen(magenta), _widen(cyan)
 
 
 def black_plane(mask: Image.Image | None) -> Dots:
