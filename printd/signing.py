@@ -10,12 +10,15 @@ Canonical bytes of a message (a JSON object):
    Strings use JSON's shortest escapes (``\\"``, ``\\\\``, ``\\n``, ...,
    ``\\u00XX`` for other control characters).
 3. Signed messages contain no floating-point numbers (their text form differs
-   between languages); integers, strings, booleans, null, arrays and objects
-   only. A message carrying a float cannot be signed or verified.
+   between languages) and no integer outside the signed 64-bit range;
+   integers, strings, booleans, null, arrays and objects only. A message
+   carrying anything else cannot be signed or verified. Strings are valid
+   Unicode: a lone surrogate (``"\\ud800"``) is not.
 
 This is what Python's ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
 ensure_ascii=False).encode()`` produces, and close to RFC 8785 (JCS) for
-messages without floats.
+messages without floats. printd computes it with orjson (about ten times
+faster on a 28 KB job; the tests hold the two to the same bytes).
 
 The signature is Ed25519 (RFC 8032) over those bytes, carried base64-encoded
 (standard alphabet, padded) in ``sig``; ``key_id`` names the key. Registry
@@ -28,12 +31,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -72,31 +75,35 @@ class KeyFileError(Exception):
     """A key file cannot be read, written or understood."""
 
 
-def _reject_floats(value: str) -> Any:
-    raise ValueError(f"floating-point number {value} in a signed message")
+# Datetimes and dataclasses are not JSON: refuse them as the standard library
+# does, instead of letting orjson pick a text form for them.
+_CANONICAL = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 
 
 def canonical_bytes(doc: Mapping[str, Any]) -> bytes:
     """The bytes that are signed: see the module docstring."""
     body = {k: v for k, v in doc.items() if k != "sig"}
-    try:
-        text = json.dumps(
-            body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except (TypeError, ValueError) as exc:
-        raise BadSignature(f"message cannot be put in canonical form: {exc}") from None
     if _has_float(body):
         raise BadSignature("signed messages carry no floating-point numbers")
-    return text.encode("utf-8")
+    try:
+        return orjson.dumps(body, option=_CANONICAL)
+    except TypeError as exc:  # orjson.JSONEncodeError: not JSON, big int, surrogate
+        raise BadSignature(f"message cannot be put in canonical form: {exc}") from None
 
 
 def _has_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, dict):
-        return any(_has_float(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_float(v) for v in value)
+    """Any float anywhere in a JSON value (a loop: a job has a few dozen nodes)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
@@ -117,6 +124,10 @@ def public_raw(public_key: Ed25519PublicKey) -> bytes:
 def public_b64(public_key: Ed25519PublicKey) -> str:
     """The form used in ``signing.registry_keys``: raw 32 bytes, base64."""
     return base64.b64encode(public_raw(public_key)).decode("ascii")
+
+
+def load_raw_public(raw: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def load_public_b64(text: str) -> Ed25519PublicKey:
@@ -180,7 +191,7 @@ class Signer:
 
     def sign_bytes(self, doc: Mapping[str, Any]) -> bytes:
         """The signed message as compact JSON bytes, ready to publish."""
-        return json.dumps(self.sign(doc), separators=(",", ":"), ensure_ascii=False).encode()
+        return orjson.dumps(self.sign(doc))
 
 
 class Verifier:
@@ -193,6 +204,10 @@ class Verifier:
     def from_b64(cls, keys: Mapping[str, str]) -> Verifier:
         """From ``signing.registry_keys``: key id -> base64 raw public key."""
         return cls({key_id: load_public_b64(text) for key_id, text in keys.items()})
+
+    def raw_keys(self) -> dict[str, bytes]:
+        """Key id -> raw public key bytes: the keys in a form that crosses processes."""
+        return {key_id: public_raw(key) for key_id, key in self._keys.items()}
 
     @property
     def key_ids(self) -> frozenset[str]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from printd.cli import cli
 from printd.signing import (
@@ -31,6 +35,39 @@ def test_floats_cannot_be_signed() -> None:
     """A float has no portable text form, so a message with one is refused."""
     with pytest.raises(BadSignature):
         canonical_bytes({"x": 1.5})
+
+
+# JSON values a signed message may hold: no floats, 64-bit integers, any
+# Unicode string without lone surrogates (including control characters).
+_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(_TEXT, _JSON, max_size=6))
+def test_canonical_bytes_equal_the_documented_standard_library_form(doc: dict[str, Any]) -> None:
+    """The fast encoder writes exactly the bytes the protocol documents."""
+    body = {k: v for k, v in doc.items() if k != "sig"}
+    documented = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_bytes(doc) == documented.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"x": 2**64},  # beyond 64 bits: no portable text form either
+        {"x": "\ud800"},  # a lone surrogate cannot be UTF-8
+        {"x": [{"y": 0.5}]},  # a float at depth
+    ],
+)
+def test_values_without_a_canonical_form_are_refused_as_bad_signature(
+    doc: dict[str, Any],
+) -> None:
+    with pytest.raises(BadSignature):
+        canonical_bytes(doc)
 
 
 def test_sign_then_verify_round_trip_and_tamper_detected() -> None:
