@@ -2,22 +2,27 @@
 
 1. 10,000 signed ~25 KB jobs (a JPEG photo inside) wait on the broker for an
    offline station (persistent session). ``mosquitto_sub`` with its own
-   persistent session holds the same 10,000. Then mosquitto_sub connects and
-   drains its copy (timed); then the station connects and drains its copy:
-   time until all are committed and acknowledged. Both rates and the ratio.
-2. Where the time goes: the same 10,000 payloads through each intake step
-   alone (JSON parse, signature check, content hash, schema validation, store
-   commit in batches).
+   persistent session holds the same 10,000, and so does a bare aiomqtt client
+   that only acknowledges (the MQTT client library's own ceiling). Each drains
+   its copy in turn, timed; then the station connects and drains its copy:
+   time until all are committed and acknowledged (absorbed), and time until
+   all are checked and queued with their receipts written. The station runs
+   the daemon's own checks, the card validator included, in its check
+   processes (``mqtt.intake_workers``).
+2. Where the time goes: the same payloads through each step alone (JSON
+   parse, canonical form + signature, content hash, schema, card validation,
+   the inbox commit, settling).
 3. Latency from publish to ``queued`` on an idle, connected station (p50, p99).
 
-Run: ``python bench/intake.py [--jobs N]``. Prints figures; asserts nothing.
+Run: ``python bench/intake.py [--jobs N] [--workers N]``. Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import hashlib
 import statistics
 import subprocess
 import sys
@@ -30,13 +35,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import aiomqtt  # noqa: E402
+import orjson  # noqa: E402
 from brokers import MosquittoBroker  # noqa: E402
 
 from printd.config import Settings  # noqa: E402
 from printd.messages import CommandMessage, JobMessage, now_utc  # noqa: E402
-from printd.mqtt.intake import Intake  # noqa: E402
-from printd.mqtt.link import CommandResult, RegistryLink  # noqa: E402
-from printd.signing import Signer, Verifier, content_hash, public_b64  # noqa: E402
+from printd.mqtt import manual_ack  # noqa: E402
+from printd.mqtt.checks import JobChecker  # noqa: E402
+from printd.mqtt.intake import settle_verdicts  # noqa: E402
+from printd.mqtt.link import CommandResult, RegistryLink, session_options  # noqa: E402
+from printd.render import CardChecker  # noqa: E402
+from printd.signing import Signer, Verifier, canonical_bytes, public_b64  # noqa: E402
 from printd.store import Store  # noqa: E402
 from simulators.registry import JobFactory  # noqa: E402
 
@@ -48,15 +57,24 @@ class _NoCommands:
         return CommandResult(ok=True)
 
 
+WORKERS = 2
+
+
 def _settings(broker: MosquittoBroker, state_dir: Path, registry: Signer) -> Settings:
     return Settings(
         station={"id": "st-1", "state_dir": state_dir, "max_queue": 1_000_000},
-        mqtt={"host": broker.host, "port": broker.port, "keepalive_s": 30},
+        mqtt={
+            "host": broker.host,
+            "port": broker.port,
+            "keepalive_s": 30,
+            "intake_workers": WORKERS,
+        },
         signing={"registry_keys": {registry.key_id: public_b64(registry.public_key)}},
     )
 
 
 def _link(settings: Settings, store: Store, on_job: object) -> RegistryLink:
+    """A station's link as `printd run` makes it: the same checks, card validator included."""
     registry_keys = settings.signing.registry_keys
     return RegistryLink(
         settings,
@@ -65,6 +83,7 @@ def _link(settings: Settings, store: Store, on_job: object) -> RegistryLink:
         verifier=Verifier.from_b64(registry_keys),
         credit=lambda: 1000,
         commands=_NoCommands(),
+        card_validator=CardChecker(None),
         on_job=on_job,  # type: ignore[arg-type]
     )
 
@@ -80,22 +99,31 @@ async def _publish_all(broker: MosquittoBroker, payloads: list[bytes]) -> None:
             )
 
 
-async def _run_until(link: RegistryLink, done: asyncio.Event, within_s: float) -> float:
-    start = time.perf_counter()
-    task = asyncio.create_task(link.run())
-    try:
-        await asyncio.wait_for(done.wait(), within_s)
-        return time.perf_counter() - start
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
 def _sub_cmd(broker: MosquittoBroker, *extra: str) -> list[str]:
     return [
         "mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-V", "5", "-c",
         "-i", "bench-sub", "-x", "3600", "-q", "1", "-t", TOPIC, *extra,
     ]  # fmt: skip
+
+
+def _bare_client(broker: MosquittoBroker) -> aiomqtt.Client:
+    """An aiomqtt client set up as the station's (MQTT 5, manual PUBACK), doing nothing else."""
+    client = aiomqtt.Client(
+        broker.host, broker.port, identifier="bench-bare", **session_options("5", 3600, 1000)
+    )
+    manual_ack.enable(client)
+    return client
+
+
+async def _bare_drain(broker: MosquittoBroker, n: int) -> None:
+    got = 0
+    async with _bare_client(broker) as client:
+        messages = aiter(client.messages)
+        while got < n:
+            batch = [await anext(messages), *manual_ack.drain_ready(client, 499)]
+            for message in batch:
+                manual_ack.ack(client, message)
+            got += len(batch)
 
 
 async def burst(n: int, work: Path) -> None:
@@ -107,19 +135,19 @@ async def burst(n: int, work: Path) -> None:
     size = statistics.mean(len(p) for p in payloads)
     print(f"made {n} signed jobs of {size / 1024:.1f} KB mean in {time.perf_counter() - t:.1f} s")
 
-    with MosquittoBroker(work / "broker", max_queued_messages=n * 2) as broker:
+    with MosquittoBroker(work / "broker", max_queued_messages=n * 4) as broker:
         settings = _settings(broker, work / "station", registry)
         store = Store.open(settings.station.state_dir, daemon=True)
-        count = 0
-        done = asyncio.Event()
+        queued = 0
+        all_queued = asyncio.Event()
 
         def on_job(job_id: str) -> None:
-            nonlocal count
-            count += 1
-            if count >= n:
-                done.set()
+            nonlocal queued
+            queued += 1
+            if queued >= n:
+                all_queued.set()
 
-        # Create both persistent sessions (subscriptions), then go offline.
+        # Create the three persistent sessions (subscriptions), then go offline.
         link = _link(settings, store, on_job)
         task = asyncio.create_task(link.run())
         await asyncio.wait_for(link.connected.wait(), 10)
@@ -128,6 +156,8 @@ async def burst(n: int, work: Path) -> None:
         await asyncio.to_thread(
             subprocess.run, _sub_cmd(broker, "-E"), check=True, capture_output=True, timeout=10
         )
+        async with _bare_client(broker) as bare:
+            await bare.subscribe(TOPIC, qos=1)
 
         t = time.perf_counter()
         await _publish_all(broker, payloads)
@@ -142,49 +172,100 @@ async def burst(n: int, work: Path) -> None:
             timeout=300,
         )
         sub_s = time.perf_counter() - t
+        t = time.perf_counter()
+        await _bare_drain(broker, n)
+        bare_s = time.perf_counter() - t
 
         link = _link(settings, store, on_job)
-        station_s = await _run_until(link, done, 600)
+        absorbed = 0
+        all_absorbed = asyncio.Event()
+        absorb = link.intake.absorb
+
+        async def counting_absorb(batch: list[bytes]) -> None:
+            nonlocal absorbed
+            await absorb(batch)
+            absorbed += len(batch)
+            if absorbed >= n:
+                all_absorbed.set()
+
+        link.intake.absorb = counting_absorb  # type: ignore[method-assign]
+        cpu0 = time.process_time()
+        start = time.perf_counter()
+        task = asyncio.create_task(link.run())
+        try:
+            await asyncio.wait_for(all_absorbed.wait(), 600)
+            absorbed_s = time.perf_counter() - start
+            await asyncio.wait_for(all_queued.wait(), 600)
+            queued_s = time.perf_counter() - start
+            daemon_cpu = time.process_time() - cpu0
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         committed = store.jobs.active_count()
         store.close()
 
-    sub_rate, station_rate = n / sub_s, n / station_s
-    print(f"mosquitto_sub : {n} messages in {sub_s:.2f} s = {sub_rate:,.0f} msg/s")
+    sub_rate, bare_rate = n / sub_s, n / bare_s
+    absorbed_rate, queued_rate = n / absorbed_s, n / queued_s
+    print(f"mosquitto_sub           : {n} messages in {sub_s:6.2f} s = {sub_rate:8,.0f} msg/s")
+    print(f"aiomqtt, PUBACK only    : {n} messages in {bare_s:6.2f} s = {bare_rate:8,.0f} msg/s")
     print(
-        f"station       : {committed} committed + acknowledged in {station_s:.2f} s "
-        f"= {station_rate:,.0f} jobs/s (includes connect)"
+        f"station, committed+acked: {n} jobs     in {absorbed_s:6.2f} s = {absorbed_rate:8,.0f} "
+        "jobs/s (includes connect)"
     )
-    print(f"ratio station / mosquitto_sub = {station_rate / sub_rate:.2f}")
+    print(
+        f"station, checked+queued : {committed} jobs     in {queued_s:6.2f} s = "
+        f"{queued_rate:8,.0f} jobs/s ({WORKERS} check processes, card validation included)"
+    )
+    print(f"ratio committed+acked / mosquitto_sub = {absorbed_rate / sub_rate:.2f}")
+    print(f"ratio committed+acked / aiomqtt alone = {absorbed_rate / bare_rate:.2f}")
+    print(f"daemon process CPU: {daemon_cpu / n * 1e6:.0f} us a job (check processes not counted)")
 
     profile(payloads, registry, work / "profile")
 
 
 def profile(payloads: list[bytes], registry: Signer, state_dir: Path) -> None:
     verifier = Verifier({registry.key_id: registry.public_key})
-    n = len(payloads)
+    cards = CardChecker(None)
+    sample = payloads[:2000]
+    n = len(sample)
     print(f"\nwhere the time goes ({n} jobs, one step at a time, microseconds per job):")
 
-    def step(name: str, fn: object) -> None:
+    def step(name: str, fn: object, items: list[object]) -> None:
         t = time.perf_counter()
-        for p in payloads:
-            fn(p)  # type: ignore[operator]
-        print(f"  {name:<28} {(time.perf_counter() - t) / n * 1e6:8.1f}")
+        for item in items:
+            fn(item)  # type: ignore[operator]
+        print(f"  {name:<36} {(time.perf_counter() - t) / len(items) * 1e6:8.1f}")
 
-    docs = [json.loads(p) for p in payloads]
-    step("json parse", json.loads)
-    it = iter(docs * 1)
-    step("signature check", lambda _p: verifier.verify(next(it)))
-    it = iter(docs)
-    step("content hash", lambda _p: content_hash(next(it)))
-    it = iter(docs)
-    step("schema validation", lambda _p: JobMessage.model_validate(next(it)))
+    docs = [orjson.loads(p) for p in sample]
+    canon = [canonical_bytes(d) for d in docs]
+    jobs = [JobMessage.model_validate(d) for d in docs]
+    step("json parse (orjson)", orjson.loads, list(sample))
+    step("canonical form", canonical_bytes, list(docs))
+    signed = list(zip(docs, canon, strict=True))
+    step("signature (Ed25519 verify)", lambda d: verifier.verify(d[0], d[1]), signed)
+    step("content hash (SHA-256)", lambda c: hashlib.sha256(c).digest(), list(canon))
+    step("schema (pydantic)", JobMessage.model_validate, list(docs))
+    step("card validation (fonts, codes, images)", cards, list(jobs))
+    checker = JobChecker(verifier, max_job_bytes=2_000_000, card_validator=cards)
+    now = now_utc()
+    t = time.perf_counter()
+    verdicts = [checker.check(p, now) for p in sample]
+    check_us = (time.perf_counter() - t) / n * 1e6
+    print(f"  {'= all checks of one job':<36} {check_us:8.1f}")
     with Store.open(state_dir) as store:
-        intake = Intake(store, verifier, max_job_bytes=2_000_000, max_queue=10**7, clock=now_utc)
         t = time.perf_counter()
         for i in range(0, n, 500):
-            intake.process(payloads[i : i + 500])
-        total = (time.perf_counter() - t) / n * 1e6
-    print(f"  {'whole intake, batches of 500':<28} {total:8.1f}  (all of the above + commit)")
+            with store.transaction() as conn:
+                store.inbox.add(conn, sample[i : i + 500])
+        absorb_us = (time.perf_counter() - t) / n * 1e6
+        t = time.perf_counter()
+        for i in range(0, n, 500):
+            with store.transaction() as conn:
+                checked = zip(sample[i : i + 500], verdicts[i : i + 500], strict=True)
+                settle_verdicts(store, conn, checked, 10**7)
+        settle_us = (time.perf_counter() - t) / n * 1e6
+    print(f"  {'commit as received (batches of 500)':<36} {absorb_us:8.1f}")
+    print(f"  {'settle: job, receipt (batches of 500)':<36} {settle_us:8.1f}")
 
 
 async def latency(samples: int, work: Path) -> None:
@@ -225,7 +306,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--latency-samples", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2, help="mqtt.intake_workers")
     args = parser.parse_args()
+    global WORKERS
+    WORKERS = args.workers
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
         await burst(args.jobs, Path(tmp))
         await latency(args.latency_samples, Path(tmp))

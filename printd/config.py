@@ -132,6 +132,13 @@ class MqttSettings(_Section):
     intake_batch: int = Field(
         default=500, ge=1, le=65535, description="Jobs committed per transaction at most."
     )
+    intake_workers: int = Field(
+        default=2,
+        ge=0,
+        le=32,
+        description="Processes that check received jobs (signature, schema, card) at a "
+        "lower CPU priority; 0 checks them in a thread of the daemon.",
+    )
     credit_interval_s: float = Field(
         default=30.0, gt=0, description="Credit is re-published at least this often."
     )

@@ -367,8 +367,8 @@ def check_clock(conn: sqlite3.Connection, now: datetime | None = None) -> CheckR
     """The station clock against the registry's, through the newest job still held."""
     now = now or datetime.now(UTC)
     row = conn.execute(
-        "SELECT job_id, received_at, payload FROM jobs WHERE payload IS NOT NULL "
-        "AND state != 'rejected' ORDER BY id DESC LIMIT 1"
+        "SELECT job_id, received_at, p.payload FROM jobs JOIN job_payloads p ON p.id = jobs.id "
+        "WHERE state != 'rejected' ORDER BY jobs.id DESC LIMIT 1"
     ).fetchone()
     since = (now - EXPIRED_LOOKBACK).strftime("%Y-%m-%dT%H:%M:%S")
     expired = int(

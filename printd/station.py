@@ -22,7 +22,7 @@ from printd.config import PrinterSettings, Settings
 from printd.logs import get_logger
 from printd.messages import PrinterState as WirePrinterState
 from printd.metrics import StationMetrics
-from printd.mqtt.intake import CardValidator, no_card_checks
+from printd.mqtt.checks import CardValidator, no_card_checks
 from printd.mqtt.link import RegistryLink, store_credit
 from printd.pipeline import jobflow
 from printd.pipeline.cards import ArtworkSource, CardPreparer

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
 
 import click
 
@@ -12,10 +11,9 @@ from drivers.base import DriverOptions
 from printd.cli.common import EXIT_CONFIG, EXIT_STORE, AppContext, fail, pass_app
 from printd.config import PrinterSettings, Settings
 from printd.logs import configure_logging, get_logger
-from printd.messages import JobMessage
 from printd.pipeline.artwork import make_artwork_source
 from printd.pipeline.worker import DriverFactory
-from printd.render import TemplateError, TemplateLibrary, validate_card
+from printd.render import CardChecker, TemplateError, TemplateLibrary
 from printd.signing import KeyFileError, Signer, SigningError, Verifier
 from printd.station import Station
 from printd.store import StoreError
@@ -31,15 +29,6 @@ def driver_opener(config: PrinterSettings) -> DriverFactory:
         return open_driver(config.name, config.driver, config.url, options)
 
     return factory
-
-
-def card_checker(templates: TemplateLibrary) -> Callable[[JobMessage], list[str]]:
-    """Intake's card check: each problem names the field and why, never the value."""
-
-    def check(job: JobMessage) -> list[str]:
-        return [f"{p.field}: {p.message}" for p in validate_card(job.card, templates)]
-
-    return check
 
 
 def load_keys(settings: Settings) -> tuple[Signer, Verifier]:
@@ -92,7 +81,7 @@ def run(app: AppContext) -> None:
         open_driver=driver_opener,
         signer=signer,
         verifier=verifier,
-        card_validator=card_checker(templates),
+        card_validator=CardChecker(settings.templates.dir, templates),
     )
     try:
         asyncio.run(run_station(station))

@@ -34,6 +34,7 @@ def collect_status(store: Store, low_stock_threshold: int = 50) -> dict[str, Any
         "feeders": store.ledger.loaded_by_printer(),
         "printers": printers,
         "outbox": store.outbox.depth(),
+        "unchecked": store.inbox.count(),
         "events": reports.recent_events(store, 8),
         "warnings": [
             {"code": w.code, "message": w.message, "printer": w.printer}
@@ -51,6 +52,7 @@ def render_status(station_id: str, data: dict[str, Any]) -> Group:
         f"[bold]station {station_id}[/bold]  queue: [bold]{queue.get('urgent', 0):,}[/bold] "
         f"urgent, {queue.get('normal', 0):,} normal  printed {done:,} of {total:,}  "
         f"outbox: {data['outbox']:,} waiting"
+        + (f"  received, being checked: {data['unchecked']:,}" if data["unchecked"] else "")
     )
     printers = Table(title="printers", expand=False)
     for column in ("printer", "mode", "state", "blanks", "ribbon left", "detail"):

@@ -1,72 +1,57 @@
-"""Job intake: check each job message, then commit jobs and receipts together.
+"""Job intake in two steps: commit what the broker delivered, then check it.
 
-No I/O but the store: the link hands over a batch of raw MQTT messages, this
-module decides each one and writes every outcome (the job and its receipt in
-the outbox) in ONE transaction. Only after that transaction commits does the
-link send the PUBACKs. Several jobs per transaction is what makes a backlog of
-thousands go in at thousands per second (one fsync per batch, not per job).
+1. **Absorb** (:meth:`Intake.absorb`): a batch of job messages, exactly as
+   delivered, is committed to the inbox in one transaction (one fsync). Only
+   after that commit does the link send their PUBACKs. A backlog leaves the
+   broker at the speed of the disk.
+2. **Check and settle** (:meth:`Intake.check_pending`): the oldest inbox rows
+   are checked in the check processes (:mod:`printd.mqtt.checks`: size, JSON,
+   signature, schema, expiry, card), then settled in one transaction that
+   turns each row into a queued job or a remembered rejection, queues its
+   receipt in the outbox, and deletes the row. The registry's receipt always
+   follows the commit of what it says.
 
-Checks, in order; the first that fails gives the rejection reason:
+Settling decides what needs the store:
 
-1. ``oversized``: the payload is larger than ``mqtt.max_job_bytes`` (checked
-   before parsing anything).
-2. ``malformed_json``: not UTF-8 JSON, or not a JSON object.
-3. ``unknown_key`` / ``bad_signature`` / ``tampered``: see
-   :class:`printd.signing.Verifier`. ``tampered`` is a well-formed signature by
-   a known key that does not match the content (content or signature altered).
-4. Duplicate or replay, by ``job_id`` (remembered forever): the same job_id
-   with the same content (SHA-256 of the canonical bytes) is a *duplicate*
-   (MQTT redelivery, a registry re-send) and is answered with the first
-   receipt again, changing nothing. The same job_id with *different* signed
-   content is ``replayed``: an id is never reused, whatever the content.
-5. ``schema``: the signed content is not a valid job (v1).
-6. ``expired``: ``not_after`` is past.
-7. ``card_invalid``: the injected card validator found problems.
-8. ``queue_full``: the station holds ``station.max_queue`` active jobs already
-   (the registry ignored the credit); not remembered: send again later.
+- Duplicate or replay, by ``job_id`` (remembered forever): the same job_id
+  with the same content (SHA-256 of the canonical bytes) is a *duplicate*
+  (MQTT redelivery, a registry re-send) and is answered with the first receipt
+  again, changing nothing. The same job_id with *different* signed content is
+  ``replayed``: an id is never reused, whatever the content.
+- ``queue_full``: the station holds ``station.max_queue`` active jobs already
+  (the registry ignored the credit); not remembered: send again later.
 
-Rejections of messages whose signature did not verify (1-3) or that are not
-jobs (5) are answered but *not remembered*: an unauthenticated message must
-not be able to block a job id. Authenticated rejections (6, 7) are remembered
-under the job id, so a re-send gets the same answer.
+Rejections of messages whose signature did not verify, or that are not jobs,
+are answered but *not remembered*: an unauthenticated message must not be able
+to block a job id. Authenticated rejections (expired, card_invalid) are
+remembered under the job id, so a re-send gets the same answer.
+
+All intake writes go through one thread with its own connection, so the
+fsyncs never stall the event loop that drives the broker and the printers.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
-from printd.messages import JobMessage, Receipt, RejectReason, outbox_body
-from printd.signing import SigningError, Verifier, canonical_bytes
+from printd.messages import Receipt, RejectReason, outbox_body
+from printd.mqtt.checkpool import CheckPool
+from printd.mqtt.checks import Rejection, Verdict
 from printd.store import DuplicateJob, Store
 
-CardValidator = Callable[[JobMessage], list[str]]
 RECEIPTS = "receipts"
-
-
-def no_card_checks(job: JobMessage) -> list[str]:
-    """The default card validator: every card is fine (until the renderer plugs in)."""
-    return []
-
-
-class Rejected(Exception):
-    def __init__(self, reason: RejectReason, message: str, *, remember: bool = False) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.remember = remember
+T = TypeVar("T")
 
 
 @dataclass
 class IntakeOutcome:
-    """What one batch did (after its transaction committed)."""
+    """What one settled batch did (after its transaction committed)."""
 
     accepted: list[str] = field(default_factory=list)
     rejected: list[tuple[str | None, RejectReason]] = field(default_factory=list)
@@ -74,164 +59,172 @@ class IntakeOutcome:
     receipts: int = 0
 
 
-@dataclass(frozen=True)
-class _Checked:
-    doc: dict[str, Any]
-    content_hash: str
-    key_id: str
-
-
 class Intake:
-    """Decides job messages and commits them with their receipts, a batch at a time."""
+    """Owns the intake thread, its connection to the store, and the check pool."""
 
     def __init__(
         self,
         store: Store,
-        verifier: Verifier,
+        checks: CheckPool,
         *,
-        max_job_bytes: int,
         max_queue: int,
-        card_validator: CardValidator = no_card_checks,
+        batch: int,
         clock: Callable[[], datetime],
     ) -> None:
         self._store = store
-        self._verifier = verifier
-        self._max_job_bytes = max_job_bytes
+        self._checks = checks
         self._max_queue = max_queue
-        self._card_validator = card_validator
+        self._batch = batch
         self._clock = clock
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="printd-intake")
+        self._db: Store | None = None
 
-    def process(self, payloads: Iterable[bytes]) -> IntakeOutcome:
-        """Decide every payload and commit all outcomes in one transaction."""
-        outcome = IntakeOutcome()
-        active = self._store.jobs.active_count()
-        now = self._clock()
-        with self._store.transaction() as conn:
-            for payload in payloads:
-                self._one(conn, payload, now, active + len(outcome.accepted), outcome)
-        return outcome
+    async def _in_thread(self, fn: Callable[[Store], T]) -> T:
+        def run() -> T:
+            if self._db is None:
+                self._db = self._store.sibling()
+            return fn(self._db)
 
-    def _one(
-        self,
-        conn: sqlite3.Connection,
-        payload: bytes,
-        now: datetime,
-        active: int,
-        outcome: IntakeOutcome,
-    ) -> None:
-        job_id: str | None = None
-        signed_hash = ""
-        try:
-            doc = self._parse(payload)
-            raw_id = doc.get("job_id")
-            job_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= 100 else None
-            checked = self._authenticate(doc)
-            signed_hash = checked.content_hash
-            if job_id is not None:
-                known = self._store.jobs.get(job_id, conn)
-                if known is not None:
-                    if known.content_hash != checked.content_hash:
-                        raise Rejected(
-                            RejectReason.REPLAYED,
-                            f"job id {job_id} was already used for different content",
-                        )
-                    receipt = known.receipt or _receipt_for_state(job_id, known.state.value)
-                    self._store.outbox.enqueue(conn, RECEIPTS, receipt)
-                    outcome.duplicates.append(job_id)
-                    outcome.receipts += 1
-                    return
-            job = self._validate(checked, now, active)
-        except Rejected as rejection:
-            self._reject(conn, job_id, signed_hash, rejection, outcome)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+
+    async def start(self) -> None:
+        """Start the check processes (slow: off the event loop)."""
+        await asyncio.get_running_loop().run_in_executor(None, self._checks.start)
+
+    async def absorb(self, payloads: Sequence[bytes]) -> None:
+        """Commit job messages as received; after this returns they may be acknowledged."""
+
+        def add(db: Store) -> None:
+            with db.transaction() as conn:
+                db.inbox.add(conn, payloads)
+
+        await self._in_thread(add)
+
+    async def check_pending(self) -> IntakeOutcome | None:
+        """Check and settle the oldest batch in the inbox; None if it is empty."""
+        rows = await self._in_thread(lambda db: db.inbox.oldest(self._batch))
+        if not rows:
+            return None
+        verdicts = await self._checks.check([payload for _, payload in rows], self._clock())
+
+        def settle(db: Store) -> IntakeOutcome:
+            with db.transaction() as conn:
+                outcome = settle_verdicts(
+                    db, conn, zip((p for _, p in rows), verdicts, strict=True), self._max_queue
+                )
+                db.inbox.remove(conn, (row_id for row_id, _ in rows))
+            return outcome
+
+        return await self._in_thread(settle)
+
+    def close(self) -> None:
+        """Stop the intake thread and close its connection (before the store closes)."""
+
+        def close_db() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        self._thread.submit(close_db).result()
+        self._thread.shutdown(wait=True)
+        self._checks.close()
+
+
+def settle_verdicts(
+    store: Store,
+    conn: sqlite3.Connection,
+    checked: Iterable[tuple[bytes, Verdict]],
+    max_queue: int,
+) -> IntakeOutcome:
+    """Write each checked message's outcome and receipt; the caller commits."""
+    outcome = IntakeOutcome()
+    active = store.jobs.active_count()
+    for payload, verdict in checked:
+        room = max_queue - active - len(outcome.accepted)
+        _settle_one(store, conn, payload, verdict, room, outcome)
+    return outcome
+
+
+def _settle_one(
+    store: Store,
+    conn: sqlite3.Connection,
+    payload: bytes,
+    verdict: Verdict,
+    room: int,
+    outcome: IntakeOutcome,
+) -> None:
+    job_id = verdict.job_id
+    if verdict.content_hash and job_id is not None:
+        known = store.jobs.get(job_id, conn)
+        if known is not None:
+            if known.content_hash != verdict.content_hash:
+                rejection = Rejection(
+                    RejectReason.REPLAYED, f"job id {job_id} was already used for different content"
+                )
+                _reject(store, conn, job_id, "", rejection, outcome)
+                return
+            receipt = known.receipt or _receipt_for_state(job_id, known.state.value)
+            store.outbox.enqueue(conn, RECEIPTS, receipt)
+            outcome.duplicates.append(job_id)
+            outcome.receipts += 1
             return
-        body = outbox_body(Receipt, job_id=job.job_id, status="accepted")
-        try:
-            self._store.jobs.accept(
-                conn,
-                job_id=job.job_id,
-                priority=job.priority,
-                not_after=job.not_after,
-                payload=payload,
-                content_hash=checked.content_hash,
-                key_id=checked.key_id,
-            )
-        except DuplicateJob:  # pragma: no cover - the lookup above saw it first
-            return
-        self._store.jobs.set_receipt(conn, job.job_id, body)
-        self._store.outbox.enqueue(conn, RECEIPTS, body)
-        outcome.accepted.append(job.job_id)
-        outcome.receipts += 1
-
-    def _parse(self, payload: bytes) -> dict[str, Any]:
-        if len(payload) > self._max_job_bytes:
-            raise Rejected(
-                RejectReason.OVERSIZED,
-                f"message is {len(payload)} bytes; the limit is {self._max_job_bytes}",
-            )
-        try:
-            doc = json.loads(payload)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise Rejected(RejectReason.MALFORMED_JSON, f"not JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise Rejected(RejectReason.MALFORMED_JSON, "not a JSON object")
-        return doc
-
-    def _authenticate(self, doc: dict[str, Any]) -> _Checked:
-        try:
-            canonical = canonical_bytes(doc)
-            key_id = self._verifier.verify(doc, canonical)
-        except SigningError as exc:
-            raise Rejected(RejectReason(exc.reason), str(exc)) from None
-        return _Checked(doc=doc, content_hash=hashlib.sha256(canonical).hexdigest(), key_id=key_id)
-
-    def _validate(self, checked: _Checked, now: datetime, active: int) -> JobMessage:
-        try:
-            job = JobMessage.model_validate(checked.doc)
-        except ValidationError as exc:
-            raise Rejected(RejectReason.SCHEMA, _schema_message(exc)) from None
-        if job.not_after <= now:
-            raise Rejected(
-                RejectReason.EXPIRED,
-                f"not_after {job.not_after.isoformat()} is past",
-                remember=True,
-            )
-        problems = self._card_validator(job)
-        if problems:
-            raise Rejected(RejectReason.CARD_INVALID, "; ".join(problems)[:1000], remember=True)
-        if active >= self._max_queue:
-            raise Rejected(
-                RejectReason.QUEUE_FULL,
-                f"the station holds {active} jobs (max_queue {self._max_queue}); send later",
-            )
-        return job
-
-    def _reject(
-        self,
-        conn: sqlite3.Connection,
-        job_id: str | None,
-        signed_hash: str,
-        rejection: Rejected,
-        outcome: IntakeOutcome,
-    ) -> None:
-        body = outbox_body(
-            Receipt,
+    if verdict.rejection is not None:
+        _reject(store, conn, job_id, verdict.content_hash, verdict.rejection, outcome)
+        return
+    if job_id is None or verdict.not_after is None:  # pragma: no cover - checks set both
+        raise ValueError("a verdict without a rejection names its job")
+    if room <= 0:
+        rejection = Rejection(
+            RejectReason.QUEUE_FULL, "the station's queue is full (station.max_queue); send later"
+        )
+        _reject(store, conn, job_id, "", rejection, outcome)
+        return
+    body = outbox_body(Receipt, job_id=job_id, status="accepted")
+    try:
+        store.jobs.accept(
+            conn,
             job_id=job_id,
-            status="rejected",
-            reason=rejection.reason,
+            priority=verdict.priority,
+            not_after=verdict.not_after,
+            payload=payload,
+            content_hash=verdict.content_hash,
+            key_id=verdict.key_id,
+            receipt=body,
+        )
+    except DuplicateJob:  # pragma: no cover - the lookup above saw it first
+        return
+    store.outbox.enqueue(conn, RECEIPTS, body)
+    outcome.accepted.append(job_id)
+    outcome.receipts += 1
+
+
+def _reject(
+    store: Store,
+    conn: sqlite3.Connection,
+    job_id: str | None,
+    signed_hash: str,
+    rejection: Rejection,
+    outcome: IntakeOutcome,
+) -> None:
+    body = outbox_body(
+        Receipt,
+        job_id=job_id,
+        status="rejected",
+        reason=rejection.reason,
+        message=rejection.message,
+    )
+    if rejection.remember and job_id is not None and signed_hash:
+        store.jobs.reject(
+            conn,
+            job_id=job_id,
+            content_hash=signed_hash,
+            reason=rejection.reason.value,
             message=rejection.message,
         )
-        if rejection.remember and job_id is not None and signed_hash:
-            self._store.jobs.reject(
-                conn,
-                job_id=job_id,
-                content_hash=signed_hash,
-                reason=rejection.reason.value,
-                message=rejection.message,
-            )
-            self._store.jobs.set_receipt(conn, job_id, body)
-        self._store.outbox.enqueue(conn, RECEIPTS, body)
-        outcome.rejected.append((job_id, rejection.reason))
-        outcome.receipts += 1
+        store.jobs.set_receipt(conn, job_id, body)
+    store.outbox.enqueue(conn, RECEIPTS, body)
+    outcome.rejected.append((job_id, rejection.reason))
+    outcome.receipts += 1
 
 
 def _receipt_for_state(job_id: str, state: str) -> dict[str, Any]:
@@ -241,11 +234,3 @@ def _receipt_for_state(job_id: str, state: str) -> dict[str, Any]:
             Receipt, job_id=job_id, status="rejected", reason="schema", message="rejected"
         )
     return outbox_body(Receipt, job_id=job_id, status="accepted")
-
-
-def _schema_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False, include_input=False)[:5]:
-        where = ".".join(str(p) for p in error["loc"]) or "(message)"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)

@@ -7,14 +7,17 @@ we are away; last will = status ``offline`` (retained). Then publish the
 current status, subscribe, and run three tasks until the connection fails:
 
 - intake: take every message already received (up to ``mqtt.intake_batch``),
-  decide and commit them in one transaction (:mod:`printd.mqtt.intake`), run
-  commands, and only then send the PUBACKs (:mod:`printd.mqtt.manual_ack`);
+  commit the jobs as received in one transaction (:mod:`printd.mqtt.intake`),
+  run commands, and only then send the PUBACKs (:mod:`printd.mqtt.manual_ack`);
 - the outbox flusher (:mod:`printd.mqtt.outbox`);
 - state: status on change; credit on change (checked every second, after
   each outbox flush) and at least every ``mqtt.credit_interval_s``.
 
 On failure: reconnect after a jittered exponential backoff between
 ``mqtt.reconnect_min_s`` and ``mqtt.reconnect_max_s``.
+
+Beside the connections, for the link's whole life: the checker, which checks
+and settles committed jobs (receipts go to the outbox), connected or not.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 import ssl
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,7 +55,9 @@ from printd.messages import (
     seal,
 )
 from printd.mqtt import manual_ack
-from printd.mqtt.intake import CardValidator, Intake, IntakeOutcome, no_card_checks
+from printd.mqtt.checkpool import CheckPool
+from printd.mqtt.checks import CardValidator, CheckerSpec, no_card_checks
+from printd.mqtt.intake import Intake, IntakeOutcome
 from printd.mqtt.outbox import OutboxFlusher
 from printd.mqtt.topics import Topics
 from printd.signing import Signer, SigningError, Verifier
@@ -61,6 +67,8 @@ log = structlog.get_logger("printd.mqtt")
 
 StationState = Literal["online", "paused", "draining"]
 REPLIES = "replies"
+CHECK_IDLE_S = 2.0
+BATCHES_AHEAD = 2  # batches being committed while the next is read
 _SEEN_COMMANDS = 10_000
 
 
@@ -107,14 +115,17 @@ class RegistryLink:
         self._clock = clock
         self._command_timeout_s = command_timeout_s
         self.topics = Topics(self._mqtt.topic_root, settings.station.id, self._mqtt.pool)
+        checks = CheckerSpec(verifier.raw_keys(), self._mqtt.max_job_bytes, card_validator)
         self.intake = Intake(
             store,
-            verifier,
-            max_job_bytes=self._mqtt.max_job_bytes,
+            CheckPool(checks, self._mqtt.intake_workers),
             max_queue=settings.station.max_queue,
-            card_validator=card_validator,
+            batch=self._mqtt.intake_batch,
             clock=clock,
         )
+        self._check_wake = asyncio.Event()
+        self._absorbing = False
+        self._check_lock = asyncio.Lock()
         self.flusher = OutboxFlusher(store, signer, self.topics)
         self.connected = asyncio.Event()
         self.connections = 0
@@ -151,7 +162,15 @@ class RegistryLink:
         self._state_wake.set()
 
     async def run(self) -> None:
-        """Keep the link up until cancelled."""
+        """Keep the link up, and check what arrives, until cancelled."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._connections(), name="mqtt-connections")
+                tasks.create_task(self._check_loop(), name="mqtt-checks")
+        finally:
+            self.intake.close()
+
+    async def _connections(self) -> None:
         delay = self._mqtt.reconnect_min_s
         while True:
             started = time.monotonic()
@@ -160,6 +179,8 @@ class RegistryLink:
             except* (aiomqtt.MqttError, manual_ack.AckError, OSError) as group:
                 log.warning("mqtt.disconnected", error=_describe(group))
             self.connected.clear()
+            self._absorbing = False
+            self._check_wake.set()
             if time.monotonic() - started > self._mqtt.reconnect_max_s:
                 delay = self._mqtt.reconnect_min_s
             await asyncio.sleep(random.uniform(delay / 2, delay))
@@ -189,6 +210,9 @@ class RegistryLink:
             tls_insecure=tls_insecure,
             max_inflight_messages=100,
             timeout=10.0,
+            # Without it Nagle holds a small publish (credit, a receipt) behind
+            # the PUBACKs just sent, until the broker's delayed ACK: 40 ms each.
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
             **session,
         )
         client.pending_calls_threshold = 10_000  # the flusher pipelines on purpose
@@ -215,32 +239,87 @@ class RegistryLink:
                 tasks.create_task(self._state_loop(client), name="mqtt-state")
 
     async def _intake_loop(self, client: aiomqtt.Client) -> None:
+        """Take batches as they arrive; the next batch is read while one commits."""
         iterator = aiter(client.messages)
-        while True:
-            first = await anext(iterator)
-            batch = [first, *manual_ack.drain_ready(client, self._mqtt.intake_batch - 1)]
-            await self._handle_batch(client, batch)
+        in_flight: deque[asyncio.Task[None]] = deque()
+        try:
+            while True:
+                first = await anext(iterator)
+                batch = [first, *manual_ack.drain_ready(client, self._mqtt.intake_batch - 1)]
+                in_flight.append(asyncio.create_task(self._handle_batch(client, batch)))
+                while in_flight and (len(in_flight) >= BATCHES_AHEAD or in_flight[0].done()):
+                    await in_flight.popleft()
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def _handle_batch(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
-        jobs = [m for m in batch if self.topics.is_job_topic(m.topic.value)]
-        outcome = self.intake.process(_payload(m) for m in jobs) if jobs else IntakeOutcome()
-        for message in batch:
-            name = self.topics.command_name(message.topic.value)
-            if name is not None:
-                await self._handle_command(name, _payload(message))
+        """Commit the batch's jobs as received, run its commands, then acknowledge it all.
+
+        The intake thread commits batches in arrival order, so batches handled
+        concurrently still finish, and acknowledge, in order.
+        """
+        jobs = [_payload(m) for m in batch if self.topics.is_job_topic(m.topic.value)]
+        if jobs:
+            await self.intake.absorb(jobs)
+        commands = [
+            (name, _payload(m))
+            for m in batch
+            if (name := self.topics.command_name(m.topic.value)) is not None
+        ]
+        if commands:
+            # A command may name a job that arrived just before it (cancel):
+            # check everything received so far first, so the job is known.
+            while await self._check_round():
+                pass
+        for name, payload in commands:
+            await self._handle_command(name, payload)
         for message in batch:
             manual_ack.ack(client, message)
+        if jobs:
+            # While a backlog streams in, take it off the broker first and
+            # check it after: the checks would slow the intake down.
+            self._absorbing = manual_ack.waiting(client) > 0
+            if not self._absorbing:
+                self._check_wake.set()
+            # Jobs waiting for their checks count against the credit, so the
+            # lower credit goes out before any receipt for them can: the
+            # checker runs only once this task awaits, and by then the credit
+            # is in the connection's send queue, ahead of any receipt.
+            await self._publish_credit(client)
+
+    async def _check_loop(self) -> None:
+        """Check and settle committed jobs, oldest first, until the inbox is empty."""
+        await self.intake.start()
+        while True:
+            if self._absorbing or not await self._check_round():
+                try:
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel.
+                    async with asyncio.timeout(CHECK_IDLE_S):
+                        await self._check_wake.wait()
+                except TimeoutError:
+                    self._absorbing = False  # nothing new for a while: check regardless
+                self._check_wake.clear()
+
+    async def _check_round(self) -> bool:
+        """Check and settle the oldest received jobs; False if there were none."""
+        async with self._check_lock:
+            outcome = await self.intake.check_pending()
+        if outcome is None:
+            return False
+        self._settled(outcome)
+        return True
+
+    def _settled(self, outcome: IntakeOutcome) -> None:
         for job_id in outcome.accepted:
             self._on_job(job_id)
-        if outcome.accepted:
-            # The lower credit must reach the registry before the receipts do: a
-            # receipt seen with the old credit would let it send one job too many.
-            # No await before this publish, so the flusher cannot overtake it.
-            await self._publish_credit(client)
         if outcome.receipts:
             self.flusher.notify()
-        for reason in outcome.rejected:
-            log.info("job.rejected", job_id=reason[0], reason=reason[1].value)
+        if outcome.rejected:
+            self._state_wake.set()  # a rejection frees its credit again
+        for rejected_id, reason in outcome.rejected:
+            log.info("job.rejected", job_id=rejected_id, reason=reason.value)
 
     # ------------------------------------------------------------ commands
 
@@ -400,12 +479,14 @@ def store_credit(store: Store, max_queue: int) -> Callable[[], int]:
     """Credit = min(queue room, loaded blanks not yet spoken for).
 
     A job being printed already holds its reserved blank, which
-    ``loaded_count`` leaves out; only queued jobs still need one.
+    ``loaded_count`` leaves out; only queued jobs still need one. Jobs
+    committed but not yet checked count as queued: most will be.
     """
 
     def credit() -> int:
-        active = store.jobs.active_count()
-        queued = sum(store.jobs.queued_by_priority().values())
+        unchecked = store.inbox.count()
+        active = store.jobs.active_count() + unchecked
+        queued = sum(store.jobs.queued_by_priority().values()) + unchecked
         return max(0, min(max_queue - active, store.ledger.loaded_count() - queued))
 
     return credit

@@ -50,6 +50,11 @@ def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         raise AckError(f"PUBACK for mid {message.mid} not sent: {paho.error_string(rc)}")
 
 
+def waiting(client: aiomqtt.Client) -> int:
+    """Messages received and not yet taken."""
+    return client._queue.qsize()  # private API: see module docstring
+
+
 def drain_ready(client: aiomqtt.Client, limit: int) -> list[aiomqtt.Message]:
     """Up to ``limit`` messages already received, without waiting."""
     queue: asyncio.Queue[aiomqtt.Message] = client._queue  # private API: see module docstring

@@ -22,13 +22,14 @@ from printd.render.library import LoadedTemplate, TemplateLibrary, load_template
 from printd.render.model import CARD_SIZE, Template
 from printd.render.preview import composite, side_panels, write_preview
 from printd.render.renderer import CHIP_CONTACT_WINDOW, render_card
-from printd.render.validate import check_card, validate_card
+from printd.render.validate import CardChecker, check_card, validate_card
 
 __all__ = [
     "CARD_SIZE",
     "CHIP_CONTACT_WINDOW",
     "MAX_IMAGE_PIXELS",
     "PROBLEM_CODES",
+    "CardChecker",
     "CardProblem",
     "InvalidCard",
     "LoadedTemplate",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
+from typing import Any
 
 from printd.card import ArtworkCard, TemplateCard
 from printd.render.codes import CodeMiss, code128_mask, qr_fits
@@ -57,6 +59,27 @@ def check_card(card: ArtworkCard | TemplateCard, templates: TemplateLibrary) -> 
     problems = validate_card(card, templates)
     if problems:
         raise InvalidCard(problems)
+
+
+class CardChecker:
+    """Intake's card check, made to run in the check processes.
+
+    It pickles as the templates directory, not as the loaded templates (fonts
+    and images do not pickle); each process loads the library on first use.
+    Problems name the field and why, never the value.
+    """
+
+    def __init__(self, extra_dir: Path | None, library: TemplateLibrary | None = None) -> None:
+        self._extra_dir = extra_dir
+        self._library = library
+
+    def __call__(self, job: Any) -> list[str]:
+        if self._library is None:
+            self._library = TemplateLibrary(self._extra_dir)
+        return [f"{p.field}: {p.message}" for p in validate_card(job.card, self._library)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_extra_dir": self._extra_dir, "_library": None}
 
 
 def _validate_artwork(card: ArtworkCard) -> list[CardProblem]:

@@ -20,8 +20,10 @@ from printd.store.db import (
     StoreLocked,
     close,
     open_database,
+    open_sibling,
     transaction,
 )
+from printd.store.inbox import Inbox
 from printd.store.jobs import DuplicateJob, JobError, JobRecord, Jobs, JobState
 from printd.store.ledger import BlankState, Ledger, LedgerError, SpoilReason
 from printd.store.outbox import Outbox, OutboxMessage
@@ -53,6 +55,7 @@ class Store:
         self.jobs = Jobs(conn)
         self.ledger = Ledger(conn)
         self.outbox = Outbox(conn)
+        self.inbox = Inbox(conn)
 
     @classmethod
     def open(cls, state_dir: Path, *, daemon: bool = False) -> Store:
@@ -86,6 +89,14 @@ class Store:
                 "(`printd config show` prints it)"
             )
         return cls.open(state_dir)
+
+    def sibling(self) -> Store:
+        """A second connection to the same database, for one other thread.
+
+        It holds no directory lock (this store's owner does) and must be
+        closed before this store is.
+        """
+        return Store(open_sibling(self.path), self.path, None)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

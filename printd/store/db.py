@@ -108,6 +108,14 @@ def open_database(path: Path) -> sqlite3.Connection:
         raise StoreCorrupt(f"{path} cannot be read as a database: {exc}") from None
 
 
+def open_sibling(path: Path) -> sqlite3.Connection:
+    """Another connection to a database this process has opened and migrated."""
+    conn = connect(path)
+    # synchronous is per connection; WAL mode is recorded in the file.
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
 def _migrate(conn: sqlite3.Connection, version: int) -> None:
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         # executescript commits on its own, so the migration and its version

@@ -106,7 +106,8 @@ class JobRecord:
 
 _SELECT = (
     "SELECT job_id, state, priority, not_after, received_at, updated_at, content_hash, key_id, "
-    "receipt, printer, attempts, blank_serial, reason, detail, payload IS NOT NULL AS has_payload "
+    "receipt, printer, attempts, blank_serial, reason, detail, "
+    "EXISTS (SELECT 1 FROM job_payloads p WHERE p.id = jobs.id) AS has_payload "
     "FROM jobs"
 )
 
@@ -137,8 +138,11 @@ class Jobs:
         return job
 
     def payload(self, job_id: str) -> bytes | None:
-        row = self._conn.execute("SELECT payload FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        return None if row is None or row[0] is None else bytes(row[0])
+        row = self._conn.execute(
+            "SELECT p.payload FROM jobs JOIN job_payloads p ON p.id = jobs.id WHERE job_id = ?",
+            (job_id,),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
     def accept(
         self,
@@ -151,14 +155,16 @@ class Jobs:
         content_hash: str,
         key_id: str,
         by: str = "registry",
+        receipt: dict[str, Any] | None = None,
     ) -> None:
+        """Queue a job; ``receipt``, when given, is stored with it in the same write."""
         if priority not in PRIORITIES:
             raise JobError(f"unknown priority {priority!r}")
         now = stamp()
         try:
-            conn.execute(
+            cursor = conn.execute(
                 "INSERT INTO jobs (job_id, state, priority, not_after, received_at, updated_at, "
-                "content_hash, key_id, payload) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                "content_hash, key_id, receipt) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     PRIORITIES[priority],
@@ -167,11 +173,14 @@ class Jobs:
                     now,
                     content_hash,
                     key_id,
-                    payload,
+                    None if receipt is None else _receipt_text(receipt),
                 ),
             )
         except sqlite3.IntegrityError:
             raise DuplicateJob(f"job {job_id} is already known") from None
+        conn.execute(
+            "INSERT INTO job_payloads (id, payload) VALUES (?, ?)", (cursor.lastrowid, payload)
+        )
         self._history(conn, job_id, None, JobState.QUEUED, by, now=now)
 
     def reject(
@@ -190,8 +199,7 @@ class Jobs:
 
     def set_receipt(self, conn: sqlite3.Connection, job_id: str, receipt: dict[str, Any]) -> None:
         conn.execute(
-            "UPDATE jobs SET receipt = ? WHERE job_id = ?",
-            (json.dumps(receipt, separators=(",", ":"), sort_keys=True), job_id),
+            "UPDATE jobs SET receipt = ? WHERE job_id = ?", (_receipt_text(receipt), job_id)
         )
 
     def transition(
@@ -342,12 +350,22 @@ class Jobs:
 
     def purge_payloads(self, conn: sqlite3.Connection, older_than: datetime) -> int:
         """Drop photos and names of finished, reported jobs past the retention window."""
-        cur = conn.execute(
-            "UPDATE jobs SET payload = NULL, purged_at = ? WHERE payload IS NOT NULL "
-            "AND state IN ('printed', 'failed', 'cancelled', 'expired', 'rejected') "
-            "AND finished_at IS NOT NULL AND finished_at < ? "
-            "AND (result_seq IS NULL OR result_seq < "
-            "(SELECT coalesce(min(seq), 9223372036854775807) FROM outbox))",
-            (stamp(), stamp(older_than)),
-        )
-        return cur.rowcount
+        purged = [
+            row[0]
+            for row in conn.execute(
+                "SELECT jobs.id FROM jobs JOIN job_payloads p ON p.id = jobs.id "
+                "WHERE state IN ('printed', 'failed', 'cancelled', 'expired', 'rejected') "
+                "AND finished_at IS NOT NULL AND finished_at < ? "
+                "AND (result_seq IS NULL OR result_seq < "
+                "(SELECT coalesce(min(seq), 9223372036854775807) FROM outbox))",
+                (stamp(older_than),),
+            )
+        ]
+        now = stamp()
+        conn.executemany("DELETE FROM job_payloads WHERE id = ?", ((i,) for i in purged))
+        conn.executemany("UPDATE jobs SET purged_at = ? WHERE id = ?", ((now, i) for i in purged))
+        return len(purged)
+
+
+def _receipt_text(receipt: dict[str, Any]) -> str:
+    return json.dumps(receipt, separators=(",", ":"), sort_keys=True)

@@ -159,4 +159,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ledger_job ON ledger (job_id);
     CREATE INDEX blanks_job ON blanks (job_id) WHERE job_id IS NOT NULL;
     """,
+    # 3: job messages committed as received, waiting for their checks; job
+    # messages kept apart from the job rows
+    """
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,            -- arrival order
+        received_at TEXT NOT NULL,
+        payload BLOB NOT NULL              -- the message as the broker delivered it
+    );
+
+    -- SQLite rewrites a whole row on every UPDATE, overflow pages included:
+    -- with the ~28 KB message inside the job row, each state change of a job
+    -- wrote 28 KB. Here it is written once and deleted once (when purged).
+    CREATE TABLE job_payloads (
+        id INTEGER PRIMARY KEY REFERENCES jobs (id),
+        payload BLOB NOT NULL
+    );
+    INSERT INTO job_payloads (id, payload)
+        SELECT id, payload FROM jobs WHERE payload IS NOT NULL;
+    ALTER TABLE jobs DROP COLUMN payload;
+    """,
 )

@@ -7,7 +7,7 @@ import pytest
 
 from printd.store import Store, StoreCorrupt, StoreError, StoreLocked
 from printd.store.db import DB_NAME
-from printd.store.schema import MIGRATIONS
+from printd.store.schema import APPLICATION_ID, MIGRATIONS
 
 
 def test_new_store_is_wal_with_full_sync_and_current_schema(tmp_path: Path) -> None:
@@ -156,3 +156,31 @@ for n in range(1, 40):
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_upgrade_moves_job_messages_out_of_the_job_rows(tmp_path: Path) -> None:
+    """A version-2 station keeps every job's message through the upgrade to version 3."""
+    conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for number, script in enumerate(MIGRATIONS[:2], start=1):  # as printd 2 left it
+        conn.executescript(
+            f"BEGIN;\n{script}\nPRAGMA application_id = {APPLICATION_ID};\n"
+            f"PRAGMA user_version = {number};\nCOMMIT;"
+        )
+    for n, payload in enumerate([b'{"job": 1}', b'{"job": 2}', None], start=1):
+        conn.execute(
+            "INSERT INTO jobs (job_id, state, priority, not_after, received_at, updated_at, "
+            "content_hash, payload) VALUES (?, 'queued', 1, ?, ?, ?, 'h', ?)",
+            (f"J{n}", *["2026-11-29T12:00:00.000Z"] * 3, payload),
+        )
+    conn.close()
+
+    with Store.open(tmp_path) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert store.jobs.payload("J1") == b'{"job": 1}'
+        assert store.jobs.payload("J2") == b'{"job": 2}'
+        assert store.jobs.payload("J3") is None
+        has = [store.jobs.require(j).has_payload for j in ("J1", "J2", "J3")]
+        assert has == [True, True, False]
+        columns = {row[1] for row in store.conn.execute("PRAGMA table_info(jobs)")}
+        assert "payload" not in columns

@@ -14,7 +14,7 @@ from brokers import MosquittoBroker
 
 from printd.config import Settings
 from printd.messages import CommandMessage, now_utc, outbox_body
-from printd.mqtt.intake import CardValidator, no_card_checks
+from printd.mqtt.checks import CardValidator, no_card_checks
 from printd.mqtt.link import CommandResult, RegistryLink
 from printd.signing import Signer, Verifier
 from printd.store import Store
@@ -110,7 +110,8 @@ async def running_station(
     def credit_fn() -> int:
         if fixed is None:
             return 0
-        return max(0, fixed - store.jobs.active_count())
+        # Jobs committed but not yet checked hold credit too, as in store_credit.
+        return max(0, fixed - store.jobs.active_count() - store.inbox.count())
 
     def on_job(job_id: str) -> None:
         accepted.append(job_id)

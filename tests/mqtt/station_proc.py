@@ -1,10 +1,11 @@
 """A station link in its own process, for kill -9 tests.
 
-Usage: python station_proc.py CONFIG_JSON [--die-before-ack]
+Usage: python station_proc.py CONFIG_JSON [--die-before-ack | --die-before-settle]
 
 With --die-before-ack the process SIGKILLs itself at the first PUBACK it is
-about to send, i.e. after the batch is committed and before the broker hears
-of it.
+about to send, i.e. after the batch is committed as received and before the
+broker hears of it. With --die-before-settle it SIGKILLs itself once the
+PUBACKs are out and the checks are done, just before their outcome commits.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 
 from printd.config import Settings
 from printd.messages import CommandMessage
-from printd.mqtt import manual_ack
+from printd.mqtt import intake, manual_ack
 from printd.mqtt.link import CommandResult, RegistryLink
 from printd.signing import Signer, Verifier
 from printd.store import Store
@@ -35,10 +38,17 @@ def _die(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-async def main(config: dict[str, object], die_before_ack: bool) -> None:
+def _die_in_settle(*args: Any) -> None:
+    time.sleep(0.5)  # the PUBACKs were queued just before: let the loop send them
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def main(config: dict[str, object], flags: list[str]) -> None:
     settings = Settings.model_validate(config["settings"])
-    if die_before_ack:
+    if "--die-before-ack" in flags:
         manual_ack.ack = _die
+    if "--die-before-settle" in flags:
+        intake.settle_verdicts = _die_in_settle
     store = Store.open(settings.station.state_dir, daemon=True)
     link = RegistryLink(
         settings,
@@ -52,4 +62,4 @@ async def main(config: dict[str, object], die_before_ack: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text()), "--die-before-ack" in sys.argv))
+    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text()), sys.argv[2:]))

@@ -58,6 +58,10 @@ async def test_each_rejection_reason_is_receipted(broker: MosquittoBroker, tmp_p
     doc = jobs.job_doc(job_id="CARD-1")
     doc["card"]["template"] = "no-such-template"
     cases["card_invalid"] = ("CARD-1", signed(doc))
+    # Valid JSON with no canonical form: a lone surrogate, an integer beyond 64 bits.
+    surrogate = b'{"type": "job", "job_id": "SURROGATE-1", "name": "\\ud800"}'
+    doc = keys.registry.sign(jobs.job_doc(job_id="BIG-INT-1"))
+    big_int = json.dumps({**doc, "copies": 2**70}).encode()
     original = jobs.job_doc(job_id="REPLAY-1")
     replay = {**original, "priority": "urgent" if original["priority"] == "normal" else "normal"}
     good_id, good = jobs.make(job_id="GOOD-1")
@@ -70,6 +74,8 @@ async def test_each_rejection_reason_is_receipted(broker: MosquittoBroker, tmp_p
         assert await eventually(lambda: "REPLAY-1" in registry.receipts)
         for _, payload in cases.values():
             await registry.publish_raw(TOPIC, payload)
+        await registry.publish_raw(TOPIC, surrogate)
+        await registry.publish_raw(TOPIC, big_int)
         await registry.publish_raw(TOPIC, signed(replay))
         await registry.publish_raw(TOPIC, good)
         assert await eventually(lambda: good_id in registry.receipts)
@@ -79,7 +85,8 @@ async def test_each_rejection_reason_is_receipted(broker: MosquittoBroker, tmp_p
 
         for reason, (job_id, _) in cases.items():
             assert reason in reasons(job_id), (reason, reasons(job_id))
-        assert sorted(reasons(None)) == ["malformed_json", "oversized"]
+        assert sorted(reasons(None)) == ["malformed_json", "malformed_json", "oversized"]
+        assert reasons("BIG-INT-1") == ["bad_signature"]
         assert reasons("REPLAY-1") == ["None", "replayed"]
         assert registry.receipts[good_id][0]["status"] == "accepted"
         # Unauthenticated rejections are not remembered; authenticated ones are.

@@ -245,3 +245,19 @@ def test_credit_counts_a_printing_jobs_blank_once(store: Store) -> None:
     assert claim is not None
     # 19 free blanks (one reserved for j1), one queued job still needs one.
     assert credit() == 18
+
+
+def test_credit_counts_jobs_received_but_not_yet_checked(store: Store) -> None:
+    """Jobs committed as received hold credit until their checks settle them."""
+    from printd.mqtt.link import store_credit
+
+    credit = store_credit(store, max_queue=10)
+    assert credit() == 10  # queue room (10) is the tighter limit; 20 blanks loaded
+    with store.transaction() as conn:
+        store.inbox.add(conn, [b"{}", b"{}", b"{}"])
+    assert credit() == 7
+    add_job(store, "j1")
+    assert credit() == 6
+    with store.transaction() as conn:
+        store.inbox.remove(conn, [row_id for row_id, _ in store.inbox.oldest(10)])
+    assert credit() == 9
