@@ -14,8 +14,8 @@
    the inbox commit, settling).
 3. Latency from publish to ``queued`` on an idle, connected station (p50, p99).
 
-Run: ``python bench/intake.py [--jobs N] [--workers N]``. Prints figures;
-asserts nothing.
+Run: ``python bench/intake.py [--jobs N] [--workers N] [--protocol 5|3.1.1]``.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class _NoCommands:
 
 
 WORKERS = 2
+PROTOCOL = "5"
 
 
 def _settings(broker: MosquittoBroker, state_dir: Path, registry: Signer) -> Settings:
@@ -68,6 +69,7 @@ def _settings(broker: MosquittoBroker, state_dir: Path, registry: Signer) -> Set
             "port": broker.port,
             "keepalive_s": 30,
             "intake_workers": WORKERS,
+            "protocol": PROTOCOL,
         },
         signing={"registry_keys": {registry.key_id: public_b64(registry.public_key)}},
     )
@@ -107,9 +109,9 @@ def _sub_cmd(broker: MosquittoBroker, *extra: str) -> list[str]:
 
 
 def _bare_client(broker: MosquittoBroker) -> aiomqtt.Client:
-    """An aiomqtt client set up as the station's (MQTT 5, manual PUBACK), doing nothing else."""
+    """An aiomqtt client set up as the station's (protocol, manual PUBACK), doing nothing else."""
     client = aiomqtt.Client(
-        broker.host, broker.port, identifier="bench-bare", **session_options("5", 3600, 1000)
+        broker.host, broker.port, identifier="bench-bare", **session_options(PROTOCOL, 3600, 1000)
     )
     manual_ack.enable(client)
     return client
@@ -307,9 +309,11 @@ async def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--latency-samples", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2, help="mqtt.intake_workers")
+    parser.add_argument("--protocol", choices=["5", "3.1.1"], default="5", help="mqtt.protocol")
     args = parser.parse_args()
-    global WORKERS
-    WORKERS = args.workers
+    global WORKERS, PROTOCOL
+    WORKERS, PROTOCOL = args.workers, args.protocol
+    print(f"MQTT {PROTOCOL}, {WORKERS} check processes")
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
         await burst(args.jobs, Path(tmp))
         await latency(args.latency_samples, Path(tmp))

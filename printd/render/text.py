@@ -42,9 +42,10 @@ def _wrap(
     text: str, font: ImageFont.FreeTypeFont, width: int, max_lines: int
 ) -> tuple[str, ...] | str:
     """Lines of at most ``width`` pixels, or the reason it cannot be done."""
-    if max_lines == 1 or font.getlength(text) <= width:
-        if font.getlength(text) > width:
-            return f"needs {round(font.getlength(text))} px, the box is {width} px wide"
+    whole = font.getlength(text)  # measuring is most of the cost of checking a card
+    if max_lines == 1 or whole <= width:
+        if whole > width:
+            return f"needs {round(whole)} px, the box is {width} px wide"
         return (text,)
     lines: list[str] = []
     current = ""
