@@ -74,6 +74,8 @@ class StationCommands:
         by = f"registry ({command.key_id})"
         if command.command == "cancel":
             return self._cancel(command, by)
+        if command.command == "resend":  # the link answers it before it comes here
+            return CommandResult(ok=False, message="resend is the registry link's own command")
         if command.command == "inventory":
             seq = publish_inventory(self._store)
             self._on_change()

@@ -132,6 +132,12 @@ class MqttSettings(_Section):
     intake_batch: int = Field(
         default=500, ge=1, le=65535, description="Jobs committed per transaction at most."
     )
+    keep_sent_h: float = Field(
+        default=168,
+        ge=0,
+        description="Hours a sent message is kept, so a registry that finds a gap in the "
+        "station's sequence numbers can ask for it again (command resend).",
+    )
     intake_workers: int = Field(
         default=2,
         ge=0,

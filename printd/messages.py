@@ -41,8 +41,15 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 
 JobId = Annotated[str, Field(pattern=_ID, description="The registry's job id, unique forever.")]
 Priority = Literal["urgent", "normal"]
-CommandName = Literal["cancel", "pause", "resume", "drain", "inventory"]
-COMMAND_NAMES: tuple[CommandName, ...] = ("cancel", "pause", "resume", "drain", "inventory")
+CommandName = Literal["cancel", "pause", "resume", "drain", "inventory", "resend"]
+COMMAND_NAMES: tuple[CommandName, ...] = (
+    "cancel",
+    "pause",
+    "resume",
+    "drain",
+    "inventory",
+    "resend",
+)
 
 
 class RejectReason(StrEnum):
@@ -107,8 +114,10 @@ class CommandMessage(_Signed):
     """An operator command from the registry (topic ``{root}/{station}/cmd/{command}``).
 
     ``cancel`` needs ``job_id``; ``pause``/``resume`` take an optional ``printer``
-    (none: the whole station). Commands are signed like jobs, addressed to one
-    station, and valid until ``not_after``.
+    (none: the whole station); ``resend`` needs ``from_seq`` and sends again
+    every message from that sequence number on that the station still keeps
+    (``mqtt.keep_sent_h``), for a registry that found a gap. Commands are
+    signed like jobs, addressed to one station, and valid until ``not_after``.
     """
 
     type: Literal["command"] = "command"
@@ -120,11 +129,14 @@ class CommandMessage(_Signed):
     job_id: JobId | None = None
     printer: str | None = None
     reason: str | None = Field(default=None, max_length=500)
+    from_seq: int | None = Field(default=None, ge=1, description="resend: the first seq wanted.")
 
     @model_validator(mode="after")
     def _arguments(self) -> CommandMessage:
         if self.command == "cancel" and self.job_id is None:
             raise ValueError("cancel needs job_id")
+        if (self.command == "resend") != (self.from_seq is not None):
+            raise ValueError("resend needs from_seq, and only resend takes it")
         if self.command != "cancel" and self.job_id is not None:
             raise ValueError(f"{self.command} takes no job_id")
         if self.printer is not None and self.command not in ("pause", "resume"):

@@ -115,5 +115,7 @@ class _StoreCollector(Collector):
         yield ribbon
         yield faulted
         outbox = GaugeMetricFamily("printd_outbox_depth", "Messages waiting for the broker.")
-        outbox.add_metric([], conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        outbox.add_metric(
+            [], conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+        )
         yield outbox

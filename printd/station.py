@@ -258,14 +258,16 @@ class Station:
             self.link.notify_outbox()
 
     async def _housekeeping(self, store: Store) -> None:
-        """Report expired jobs, purge reported payloads past retention, watch supplies."""
+        """Report expired jobs, purge payloads and sent messages past retention, watch supplies."""
         while not self._stop.is_set():
             expired = jobflow.expire_due(store)
             if expired:
                 log.info("jobs_expired", jobs=len(expired))
             retention = timedelta(days=self.settings.station.retention_days)
+            keep_sent = timedelta(hours=self.settings.mqtt.keep_sent_h)
             with store.transaction() as conn:
                 purged = store.jobs.purge_payloads(conn, utc_now() - retention)
+                store.outbox.forget_sent(conn, utc_now() - keep_sent)
             if purged:
                 log.info("payloads_purged", jobs=purged)
             self._check_supplies(store)

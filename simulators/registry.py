@@ -249,18 +249,25 @@ class JobFactory:
         return [self.make() for _ in range(n)]
 
     def command(self, station: str, command: str, *, correlation_id: str, **args: Any) -> bytes:
-        now = datetime.now(UTC)
-        doc = {
-            "v": 1,
-            "type": "command",
-            "command": command,
-            "correlation_id": correlation_id,
-            "station": station,
-            "issued_at": _ts(now),
-            "not_after": _ts(now + timedelta(minutes=5)),
-            **args,
-        }
-        return self.sign(doc)
+        return command_bytes(self.signer, station, command, correlation_id=correlation_id, **args)
+
+
+def command_bytes(
+    signer: Signer, station: str, command: str, *, correlation_id: str, **args: Any
+) -> bytes:
+    """A signed command for one station, valid for five minutes."""
+    now = datetime.now(UTC)
+    doc = {
+        "v": 1,
+        "type": "command",
+        "command": command,
+        "correlation_id": correlation_id,
+        "station": station,
+        "issued_at": _ts(now),
+        "not_after": _ts(now + timedelta(minutes=5)),
+        **args,
+    }
+    return signer.sign_bytes(doc)
 
 
 def _ts(moment: datetime) -> str:
@@ -302,7 +309,15 @@ class RegistrySimulator:
         honour_credit: bool = True,
         tls_params: aiomqtt.TLSParameters | None = None,
         protocol: str = "5",
+        signer: Signer | None = None,
+        gap_timeout_s: float = 3.0,
+        lose_every: int = 0,
     ) -> None:
+        """``signer`` (the registry's key) lets the simulator ask a station to send
+        again what a gap in its sequence numbers lost (command ``resend``), once a
+        gap has stayed open ``gap_timeout_s``. ``lose_every`` N > 0 drops every
+        Nth sequenced message the first time it arrives, as a crashed broker would.
+        """
         self._host = host
         self._port = port
         self._root = root
@@ -330,6 +345,13 @@ class RegistrySimulator:
         self.duplicates_dropped = 0
         self.bad_signatures = 0
         self.sends = 0
+        self._signer = signer
+        self._gap_timeout_s = gap_timeout_s
+        self._gap_since: dict[str, float] = {}
+        self._resend_asked: dict[str, float] = {}
+        self.resends_asked = 0
+        self._lose_every = lose_every
+        self.lost: set[tuple[str, int]] = set()
 
     async def __aenter__(self) -> RegistrySimulator:
         self._task = asyncio.create_task(self._run(), name="registry-sim")
@@ -418,6 +440,31 @@ class RegistrySimulator:
                 await client.publish(topic, payload, qos=1)
                 self.sends += 1
             self._queue = remaining
+            if self._signer is not None:
+                await self._ask_for_gaps(client, now)
+
+    async def _ask_for_gaps(self, client: aiomqtt.Client, now: float) -> None:
+        """A gap that stays open: the broker lost messages; ask the station for them."""
+        assert self._signer is not None
+        gaps = self.gaps()
+        for station in list(self._gap_since):
+            if station not in gaps:
+                del self._gap_since[station]
+        for station, missing in gaps.items():
+            since = self._gap_since.setdefault(station, now)
+            asked = self._resend_asked.get(station, 0.0)
+            if now - since < self._gap_timeout_s or now - asked < self._gap_timeout_s:
+                continue
+            self._resend_asked[station] = now
+            self.resends_asked += 1
+            payload = command_bytes(
+                self._signer,
+                station,
+                "resend",
+                correlation_id=f"resend-{station}-{self.resends_asked}",
+                from_seq=missing[0],
+            )
+            await client.publish(f"{self._root}/{station}/cmd/resend", payload, qos=1)
 
     # ------------------------------------------------------------ receiving
 
@@ -479,6 +526,10 @@ class RegistrySimulator:
         kind = topic.rsplit("/", 1)[-1]
         seq = doc.get("seq")
         if isinstance(seq, int):
+            lose = self._lose_every and seq % self._lose_every == 0
+            if lose and (station, seq) not in self.lost:
+                self.lost.add((station, seq))  # as if the broker had lost it
+                return
             if seq in self._seen[station]:
                 self.duplicates_dropped += 1
                 return
@@ -645,7 +696,7 @@ def registry_command(
 
     async def main() -> Report:
         async with RegistrySimulator(
-            host, port, root=root, honour_credit=not no_credit
+            host, port, root=root, honour_credit=not no_credit, signer=signer
         ) as registry:
             if pool:
                 registry.submit(jobs, pool=pool, pool_stations=pool_stations or (station,))

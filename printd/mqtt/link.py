@@ -329,8 +329,11 @@ class RegistryLink:
             command = self._check_command(name, payload)
             if command.correlation_id in self._seen_commands:
                 raise _CommandRefused(RejectReason.REPLAYED, "correlation id already handled")
-            async with asyncio.timeout(self._command_timeout_s):
-                result = await self._commands.handle(command)
+            if command.command == "resend":
+                result = self._resend(command)
+            else:
+                async with asyncio.timeout(self._command_timeout_s):
+                    result = await self._commands.handle(command)
             self._remember_command(command.correlation_id)
             reply = outbox_body(
                 CommandReply,
@@ -360,6 +363,23 @@ class RegistryLink:
         with self._store.transaction() as conn:
             self._store.outbox.enqueue(conn, REPLIES, reply)
         log.info("command.done", command=name, ok=reply["ok"])
+
+    def _resend(self, command: CommandMessage) -> CommandResult:
+        """Send again what the station sent from ``from_seq`` on (the registry found a gap)."""
+        from_seq = command.from_seq or 1
+        with self._store.transaction() as conn:
+            count, oldest = self._store.outbox.resend_from(conn, from_seq)
+        self.flusher.notify()
+        log.info("outbox.resend", from_seq=from_seq, messages=count)
+        data: dict[str, str | int | bool | None] = {"resent": count, "oldest_kept": oldest}
+        if oldest is None or oldest > from_seq:
+            return CommandResult(
+                ok=False,
+                message=f"messages before seq {oldest} are no longer kept (mqtt.keep_sent_h); "
+                f"{count} sent again",
+                data=data,
+            )
+        return CommandResult(ok=True, message=f"{count} messages sent again", data=data)
 
     def _check_command(self, name: str, payload: bytes) -> CommandMessage:
         if len(payload) > self._mqtt.max_job_bytes:

@@ -1,8 +1,8 @@
 """The outbox flusher: publishes queued station messages in ``seq`` order.
 
 Rows are sealed (envelope + station signature) at publish time, published at
-QoS 1, and deleted only after the broker's PUBACK. Only the acknowledged
-*prefix* of a batch is deleted, so after an outage sending resumes at the
+QoS 1, and marked sent only after the broker's PUBACK. Only the acknowledged
+*prefix* of a batch is marked, so after an outage sending resumes at the
 first unacknowledged ``seq``; the registry may see a message twice (a PUBACK
 lost with the connection) and drops the repeat by ``seq``. Rows live in the
 store, so they survive restarts too.
@@ -61,7 +61,7 @@ class OutboxFlusher:
             done = await self._publish(client, rows)
             if done:
                 with self._store.transaction():
-                    self._store.outbox.delete(done)
+                    self._store.outbox.mark_sent(done)
                 self.published += len(done)
                 on_flushed()
             if len(done) < len(rows):

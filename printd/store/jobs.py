@@ -357,7 +357,8 @@ class Jobs:
                 "WHERE state IN ('printed', 'failed', 'cancelled', 'expired', 'rejected') "
                 "AND finished_at IS NOT NULL AND finished_at < ? "
                 "AND (result_seq IS NULL OR result_seq < "
-                "(SELECT coalesce(min(seq), 9223372036854775807) FROM outbox))",
+                "(SELECT coalesce(min(seq), 9223372036854775807) FROM outbox "
+                "WHERE sent_at IS NULL))",
                 (stamp(older_than),),
             )
         ]

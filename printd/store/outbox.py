@@ -1,9 +1,11 @@
 """Messages waiting to reach the registry.
 
 A row is written in the same transaction as the change it reports, and
-deleted only after the broker acknowledged it, so nothing is lost between a
-commit and a publish. ``seq`` is the station's gapless message sequence: the
-registry uses it to spot a gap and to drop a repeat.
+marked sent only after the broker acknowledged it, so nothing is lost between
+a commit and a publish. ``seq`` is the station's gapless message sequence: the
+registry uses it to spot a gap and to drop a repeat. Sent rows are kept for a
+while: a broker that crashes can lose what it had acknowledged, and a
+registry that sees the gap asks for it again (:meth:`Outbox.resend_from`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from printd.store.clock import stamp
@@ -48,12 +51,39 @@ class Outbox:
 
     def pending(self, limit: int = 100) -> list[OutboxMessage]:
         rows = self._conn.execute(
-            "SELECT seq, topic, body, retain FROM outbox ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, topic, body, retain FROM outbox WHERE sent_at IS NULL "
+            "ORDER BY seq LIMIT ?",
+            (limit,),
         )
         return [OutboxMessage(r[0], r[1], json.loads(r[2]), bool(r[3])) for r in rows]
 
-    def delete(self, seqs: Iterable[int]) -> None:
-        self._conn.executemany("DELETE FROM outbox WHERE seq = ?", ((s,) for s in seqs))
+    def mark_sent(self, seqs: Iterable[int]) -> None:
+        now = stamp()
+        self._conn.executemany(
+            "UPDATE outbox SET sent_at = ? WHERE seq = ?", ((now, s) for s in seqs)
+        )
 
     def depth(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        """Messages not yet acknowledged by the broker."""
+        row = self._conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
+        return int(row[0])
+
+    def resend_from(self, conn: sqlite3.Connection, seq: int) -> tuple[int, int | None]:
+        """Queue every kept message from ``seq`` on again: (how many, the oldest kept seq).
+
+        Retained messages go again as plain ones: the registry gets the seq it
+        missed, and the retained value on the broker stays the newest.
+        """
+        cur = conn.execute(
+            "UPDATE outbox SET sent_at = NULL, retain = 0 WHERE seq >= ? AND sent_at IS NOT NULL",
+            (seq,),
+        )
+        oldest = conn.execute("SELECT min(seq) FROM outbox").fetchone()[0]
+        return cur.rowcount, None if oldest is None else int(oldest)
+
+    def forget_sent(self, conn: sqlite3.Connection, sent_before: datetime) -> int:
+        """Drop sent messages older than the resend window."""
+        cur = conn.execute(
+            "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (stamp(sent_before),)
+        )
+        return cur.rowcount

@@ -178,5 +178,10 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO job_payloads (id, payload)
         SELECT id, payload FROM jobs WHERE payload IS NOT NULL;
     ALTER TABLE jobs DROP COLUMN payload;
+
+    -- Sent messages are kept a while (mqtt.keep_sent_h), so a registry that
+    -- finds a gap can ask for them again (command resend).
+    ALTER TABLE outbox ADD COLUMN sent_at TEXT;
+    CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
     """,
 )

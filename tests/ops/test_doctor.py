@@ -273,14 +273,14 @@ def _job_payload(issued_at: datetime) -> bytes:
 
 
 def test_a_clock_behind_the_registry_fails_the_clock_check(tmp_path: Path) -> None:
-    """A job issued ten minutes after it arrived by the station's clock: the clock is behind."""
+    """A job issued eleven minutes after it arrived by the station's clock: the clock is behind."""
     with Store.open(tmp_path / "state") as store, store.transaction() as conn:
         store.jobs.accept(
             conn,
             job_id="job-1",
             priority="normal",
             not_after=datetime.now(UTC) + timedelta(days=1),
-            payload=_job_payload(datetime.now(UTC) + timedelta(minutes=10)),
+            payload=_job_payload(datetime.now(UTC) + timedelta(minutes=11)),
             content_hash="h",
             key_id="k",
         )
