@@ -88,7 +88,7 @@ def run(app: AppContext) -> None:
     get_logger("printd").info("starting", station=settings.station.id)
     station = Station(
         settings,
-        artwork=make_artwork_source(templates),
+        artwork=make_artwork_source(templates, settings.templates.dir),
         open_driver=driver_opener,
         signer=signer,
         verifier=verifier,
