@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
 
 import click
@@ -19,6 +20,8 @@ from printd.render import TemplateError, TemplateLibrary, validate_card
 from printd.signing import KeyFileError, Signer, SigningError, Verifier
 from printd.station import Station
 from printd.store import StoreError
+
+SWITCH_INTERVAL_S = 0.001
 
 
 def driver_opener(config: PrinterSettings) -> DriverFactory:
@@ -78,6 +81,11 @@ def run(app: AppContext) -> None:
     """
     settings = app.settings
     configure_logging(settings.logging.level, settings.logging.format)
+    # The event loop drives every printer's link; the store writer and the
+    # card pool's helper threads also run Python. After each system call the
+    # loop waits for the interpreter lock, by default up to 5 ms; 1 ms keeps
+    # a printer's round trip from queueing behind them.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         templates = TemplateLibrary.from_settings(settings)
     except TemplateError as exc:
