@@ -13,13 +13,16 @@ from PIL import Image
 Levels = NDArray[np.uint8]
 
 
-def dye_planes(rgb: Image.Image, table: list[int]) -> tuple[Levels, Levels, Levels]:
-    """Y, M and C levels of an image (converted to RGB if needed), through ``table``."""
-    if rgb.mode != "RGB":
-        rgb = rgb.convert("RGB")
-    red, green, blue = rgb.split()
-    return (
-        np.asarray(blue.point(table)),
-        np.asarray(green.point(table)),
-        np.asarray(red.point(table)),
-    )
+def portrait_dye_planes(landscape: Image.Image, table: list[int]) -> tuple[Levels, Levels, Levels]:
+    """:func:`dye_planes` of the picture turned a quarter counter-clockwise
+    (Pillow's ROTATE_90), as the families' panels run along the long edge.
+
+    The table goes through the RGB picture in one pass and the quarter turn
+    is a strided numpy copy per plane: about half the time of turning the
+    RGB picture, splitting it and mapping each band apart.
+    """
+    if landscape.mode != "RGB":
+        landscape = landscape.convert("RGB")
+    levels = np.asarray(landscape.point(table * 3))
+    blue, green, red = (np.ascontiguousarray(np.rot90(levels[:, :, k])) for k in (2, 1, 0))
+    return blue, green, red

@@ -27,6 +27,7 @@ from printd.mqtt.link import RegistryLink, store_credit
 from printd.pipeline import jobflow
 from printd.pipeline.cards import ArtworkSource, CardPreparer
 from printd.pipeline.worker import ACTIVE, DRAINING, PAUSED, DriverFactory, PrinterWorker
+from printd.pipeline.writer import StoreWriter
 from printd.sdnotify import SystemdNotifier
 from printd.signing import Signer, Verifier
 from printd.store import Store
@@ -79,13 +80,20 @@ class Station:
     async def run(self) -> None:
         store = Store.open(self.settings.station.state_dir, daemon=True)
         self.store = store
+        writer: StoreWriter | None = None
         try:
             stranded = jobflow.recover_after_crash(store)
             if stranded:
                 log.warning("recovered_cards_need_inspection", jobs=len(stranded))
             if self.settings.metrics.enabled:
                 self.metrics.serve(self.settings.metrics.host, self.settings.metrics.port)
-            cards = CardPreparer(store, self._artwork, ahead=max(2, len(self.settings.printers)))
+            writer = StoreWriter(store)
+            cards = CardPreparer(
+                store,
+                self._artwork,
+                ahead=max(2, len(self.settings.printers)),
+                log_level=self.settings.logging.level,
+            )
             for config in self.settings.printers:
                 if config.enabled:
                     self.workers[config.name] = PrinterWorker(
@@ -97,6 +105,7 @@ class Station:
                         self.wake,
                         self.metrics,
                         self._outcome_committed,
+                        writer=writer,
                     )
             self.link = self._make_link(store)
             async with asyncio.TaskGroup() as group:
@@ -126,9 +135,14 @@ class Station:
                 "station_stopped",
                 cards_prepared=cards.prepared,
                 prepare_cpu_s=round(cards.prepare_cpu_s, 3),
+                prepared_in_processes=cards.in_processes,
+                card_transactions=writer.transactions,
+                card_commits=writer.commits,
                 cards_done=sum(w.view.cards_done for w in self.workers.values()),
             )
         finally:
+            if writer is not None:
+                writer.close()
             store.close()
             self.store = None
 

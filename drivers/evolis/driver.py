@@ -35,7 +35,6 @@ from drivers.base import (
     SpoilReason,
     TransportError,
 )
-from drivers.evolis.panels import encode_side
 from drivers.evolis.protocol import (
     CardPosition,
     Command,
@@ -87,6 +86,23 @@ class EvolisJob:
 
     def __repr__(self) -> str:
         return f"EvolisJob(sides={len(self.sides)})"
+
+
+def prepare_card(card: CardArtwork) -> PreparedCard:
+    """Encode a card into Evolis panel downloads (CPU only, no I/O)."""
+    # Imported here: numpy and the imaging code are needed where cards are
+    # encoded (a worker process), not by every process that talks to a printer.
+    from drivers.evolis.panels import encode_side
+
+    sides = [encode_side(card.front)]
+    if card.back is not None:
+        sides.append(encode_side(card.back))
+    return PreparedCard(
+        driver=FAMILY,
+        payload=EvolisJob(tuple(sides)),
+        sides=len(sides),
+        chip_data=card.chip_data,
+    )
 
 
 class EvolisDriver:
@@ -262,16 +278,11 @@ class EvolisDriver:
             except RemoteProtocolError as exc:
                 raise ProtocolError(str(exc)) from exc
 
+    # Module-level, so the station can prepare cards in a worker process.
+    card_encoder = staticmethod(prepare_card)
+
     def prepare(self, card: CardArtwork) -> PreparedCard:
-        sides = [encode_side(card.front)]
-        if card.back is not None:
-            sides.append(encode_side(card.back))
-        return PreparedCard(
-            driver=FAMILY,
-            payload=EvolisJob(tuple(sides)),
-            sides=len(sides),
-            chip_data=card.chip_data,
-        )
+        return prepare_card(card)
 
     async def print_card(self, card: PreparedCard, expected_serial: str | None) -> CardOutcome:
         if card.driver != FAMILY or not isinstance(card.payload, EvolisJob):

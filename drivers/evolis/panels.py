@@ -20,6 +20,7 @@ dot would cost a second per card.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from drivers.base import SideArtwork
-from drivers.dyes import dye_planes
+from drivers.dyes import portrait_dye_planes
 from drivers.evolis.protocol import (
     PANEL_BYTES_BY_LEVELS,
     PANEL_LINE_PIXELS,
@@ -72,7 +73,9 @@ def color_planes(color: Image.Image | None) -> tuple[Plane, Plane, Plane]:
     if color is None:
         blank = np.zeros((PANEL_LINES, PANEL_LINE_PIXELS), dtype=np.uint8)
         return blank, blank, blank
-    return dye_planes(_portrait(color, "color artwork"), _INVERT_TO_5BIT)
+    if color.size != CARD_SIZE:
+        raise ArtworkError(f"color artwork must be {CARD_SIZE[0]}x{CARD_SIZE[1]}, got {color.size}")
+    return portrait_dye_planes(color, _INVERT_TO_5BIT)
 
 
 # ------------------------------------------------------------- 5-bit colour
@@ -107,85 +110,93 @@ def compress_color(plane: Plane, limit: int | None = None) -> bytes | None:
     """Run-length form of a 32-level plane (see the module docstring).
 
     Returns None when the result would be ``limit`` bytes or more: every run
-    costs at least one byte, so a busy photo is given up on early and cheaply.
+    but a line's trailing white one costs at least a byte, so a busy photo is
+    given up on early and cheaply.
+
+    Runs are cut at every change of value and at every line start, in two
+    passes over the dots; the rest works on the runs alone. A line's last run,
+    when white, becomes the "rest is white" marker.
     """
     lines, width = plane.shape
-    nonzero = plane != 0
-    any_ink = nonzero.any(axis=1)
-    last_ink = np.where(any_ink, width - 1 - np.argmax(nonzero[:, ::-1], axis=1), -1)
-
-    change = np.ones_like(nonzero)
-    change[:, 1:] = plane[:, 1:] != plane[:, :-1]
-    valid = np.arange(width)[None, :] <= last_ink[:, None]
-    run_starts = change & valid
-    if limit is not None and int(np.count_nonzero(run_starts)) >= limit:
+    plane = np.ascontiguousarray(plane)
+    change = np.empty((lines, width), dtype=bool)
+    change[:, 0] = True
+    np.not_equal(plane[:, 1:], plane[:, :-1], out=change[:, 1:])
+    starts = np.flatnonzero(change)
+    if limit is not None and starts.size - lines >= limit:
         return None
-    starts = np.flatnonzero(run_starts)
-
-    line_of = starts // width
-    line_stop = line_of * width + last_ink[line_of] + 1
-    following = np.append(starts[1:], lines * width)
-    lengths = np.minimum(following, line_stop) - starts
-    values = plane.reshape(-1)[starts].astype(np.int64)
-
-    # Lines with white dots at their end get a "rest is white" marker there,
-    # after that line's runs. Item order is worked out by counting, not sorting.
-    has_term = last_ink < width - 1
-    terms_before = np.cumsum(has_term) - has_term
-    run_item = np.arange(starts.size) + terms_before[line_of]
-    runs_through = np.cumsum(np.bincount(line_of, minlength=lines))
-    term_lines = np.flatnonzero(has_term)
-    term_item = runs_through[term_lines] + terms_before[term_lines]
-
-    single = lengths == 1
-    item_size = np.full(starts.size + term_lines.size, 2, dtype=np.int64)
-    item_size[run_item[single]] = 1
-    total = int(item_size.sum())
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1] = lines * width
+    lengths = ends - starts
+    values = plane.reshape(-1)[starts]
+    trailing_white = (values == 0) & (ends % width == 0)
+    single = (lengths == 1) & ~trailing_white
+    sizes = 2 - single.astype(np.int64)
+    total = int(sizes.sum())
     if limit is not None and total >= limit:
         return None
-    item_offset = np.cumsum(item_size) - item_size
-    run_offset = item_offset[run_item]
+    offsets = np.cumsum(sizes) - sizes
+    # Bits 6 and 5 of the head each add 256 to the counter.
     extra = np.where(lengths >= 512, 0x60, np.where(lengths >= 256, 0x40, 0))
     low = lengths - np.where(lengths >= 512, 512, np.where(lengths >= 256, 256, 0))
-
-    out = np.zeros(total, dtype=np.uint8)
-    out[run_offset] = np.where(single, values, 0x80 | extra | values)
+    head = np.where(single, values, 0x80 | extra | values)
+    head[trailing_white] = 0x80
+    low[trailing_white] = 0  # a zero counter ends the line
+    out = np.empty(total, dtype=np.uint8)
+    out[offsets] = head
     pair = ~single
-    out[run_offset[pair] + 1] = low[pair]
-    out[item_offset[term_item]] = 0x80  # and a zero counter, already in place
+    out[offsets[pair] + 1] = low[pair]
     return out.tobytes()
 
 
 def decompress_color(data: bytes) -> Plane:
-    """Inverse of :func:`compress_color` (used by the simulator and tests)."""
-    out = np.zeros((PANEL_LINES, PANEL_LINE_PIXELS), dtype=np.uint8)
-    line = x = i = 0
-    n = len(data)
-    while i < n:
-        if line >= PANEL_LINES:
-            raise ArtworkError("compressed colour panel runs past its last line")
-        head = data[i]
-        i += 1
-        if head & 0x80:
-            if i >= n:
-                raise ArtworkError("compressed colour panel ends inside a run")
-            count = data[i] + 256 * (((head >> 6) & 1) + ((head >> 5) & 1))
-            i += 1
-            if count == 0:
-                line, x = line + 1, 0
-                continue
-            if x + count > PANEL_LINE_PIXELS:
-                raise ArtworkError("a run crosses the end of its line")
-            out[line, x : x + count] = head & 0x1F
-            x += count
-        else:
-            out[line, x] = head & 0x1F
-            x += 1
-        if x == PANEL_LINE_PIXELS:
-            line, x = line + 1, 0
-    if line != PANEL_LINES or x != 0:
-        raise ArtworkError(f"compressed colour panel holds {line} lines, not {PANEL_LINES}")
-    return out
+    """Inverse of :func:`compress_color` (used by the simulator and tests).
+
+    Vectorised: the simulated printers decode every panel, and on a small
+    station PC they share its cores with the daemon. Which bytes start an item
+    follows from the top bits alone: a byte after a one-byte item or after a
+    counter starts one, and in a row of bytes with the top bit set, heads and
+    counters alternate from the row's start.
+    """
+    width = PANEL_LINE_PIXELS
+    raw = np.frombuffer(data, dtype=np.uint8)
+    high = raw >= 0x80
+    position = np.arange(raw.size)
+    row_start = high.copy()
+    row_start[1:] &= ~high[:-1]
+    last_row_start = np.maximum.accumulate(np.where(row_start, position, 0))
+    is_head = np.ones(raw.size, dtype=bool)
+    is_head[high] = ((position - last_row_start) % 2 == 0)[high]
+    after_high = np.zeros(raw.size, dtype=bool)
+    after_high[1:] = high[:-1]
+    follows = position[after_high]
+    is_head[after_high] = (follows - last_row_start[follows - 1]) % 2 == 0
+    heads = np.flatnonzero(is_head)
+    pair = high[heads]
+    if pair.size and pair[-1] and heads[-1] + 1 >= raw.size:
+        raise ArtworkError("compressed colour panel ends inside a run")
+
+    values = raw[heads] & 0x1F
+    counts = np.ones(heads.size, dtype=np.int64)
+    pair_heads = raw[heads[pair]].astype(np.int64)
+    counts[pair] = raw[heads[pair] + 1] + 256 * (((pair_heads >> 6) & 1) + ((pair_heads >> 5) & 1))
+    # A zero counter ends the line: its length is what is left of the line.
+    ends_line = counts == 0
+    before = np.cumsum(counts) - counts
+    enders = np.flatnonzero(ends_line)
+    line_base = np.concatenate(([0], before[enders]))[np.cumsum(ends_line) - ends_line]
+    x = (before - line_base) % width
+    if np.any((x + counts > width) & ~ends_line):
+        raise ArtworkError("a run crosses the end of its line")
+    counts[enders] = width - x[enders]
+    values[enders] = 0
+    total = int(counts.sum())
+    if total != PANEL_LINES * width:
+        raise ArtworkError(
+            f"compressed colour panel holds {total} dots, not {PANEL_LINES} lines of {width}"
+        )
+    return np.repeat(values, counts).reshape(PANEL_LINES, width)
 
 
 # ------------------------------------------------------------ 1-bit panels
@@ -203,24 +214,22 @@ def unpack_1bit(data: bytes) -> Plane:
 
 
 def compress_1bit(plane: Plane) -> bytes:
+    """Line by line: 0x00 white, 0xFF black, else N and the line's first N bytes."""
     packed = np.packbits(plane, axis=1)
     nonzero = packed != 0
     any_ink = nonzero.any(axis=1)
-    last = LINE_BYTES_1BIT - np.argmax(nonzero[:, ::-1], axis=1)
     full = (packed == 0xFF).all(axis=1)
-    rows = packed.tobytes()
-    out = bytearray()
-    for index in range(PANEL_LINES):
-        if not any_ink[index]:
-            out.append(0x00)
-        elif full[index]:
-            out.append(0xFF)
-        else:
-            count = int(last[index])
-            start = index * LINE_BYTES_1BIT
-            out.append(count)
-            out += rows[start : start + count]
-    return bytes(out)
+    last = LINE_BYTES_1BIT - np.argmax(nonzero[:, ::-1], axis=1)
+    counts = np.where(any_ink & ~full, last, 0)
+    heads = np.where(full, 0xFF, counts)
+    sizes = 1 + counts
+    offsets = np.cumsum(sizes) - sizes
+    out = np.empty(int(sizes.sum()), dtype=np.uint8)
+    out[offsets] = heads
+    column = np.arange(LINE_BYTES_1BIT)
+    kept = column[None, :] < counts[:, None]
+    out[(offsets[:, None] + 1 + column[None, :])[kept]] = packed[kept]
+    return out.tobytes()
 
 
 def decompress_1bit(data: bytes) -> Plane:
@@ -264,17 +273,27 @@ def mono_command(panel: str, plane: Plane) -> Command:
     return db(panel, 2, pack_1bit(plane))
 
 
+@functools.cache
+def _uniform_mono(panel: str, ink: bool) -> Command:
+    """The download of a 1-bit panel with no mask given: the same every card."""
+    return mono_command(panel, np.full((PANEL_LINES, PANEL_LINE_PIXELS), int(ink), np.uint8))
+
+
+def _mono(panel: str, mask: Image.Image | None, default: bool, what: str) -> Command:
+    if mask is None:
+        return _uniform_mono(panel, default)
+    return mono_command(panel, _mask_plane(mask, default, what))
+
+
 def encode_side(side: SideArtwork) -> tuple[Command, ...]:
     """The five panel downloads (Y, M, C, K, O) for one side of a card."""
     yellow, magenta, cyan = color_planes(side.color)
-    black = _mask_plane(side.black, default=False, what="black mask")
-    overlay = _mask_plane(side.overlay, default=True, what="overlay mask")
     return (
         color_command("y", yellow),
         color_command("m", magenta),
         color_command("c", cyan),
-        mono_command("k", black),
-        mono_command("o", overlay),
+        _mono("k", side.black, default=False, what="black mask"),
+        _mono("o", side.overlay, default=True, what="overlay mask"),
     )
 
 

@@ -40,7 +40,6 @@ from drivers.base import (
     SpoilReason,
     TransportError,
 )
-from drivers.magicard.panels import encode_side
 from drivers.magicard.protocol import (
     ERROR_KEY,
     JOB_KEY,
@@ -93,6 +92,21 @@ class MagicardJob:
 
     def __repr__(self) -> str:
         return "MagicardJob(sides=1)"
+
+
+def prepare_card(card: CardArtwork) -> PreparedCard:
+    """Encode a card into Magicard panels (CPU only, no I/O)."""
+    # Imported here: numpy and the imaging code are needed where cards are
+    # encoded (a worker process), not by every process that talks to a printer.
+    from drivers.magicard.panels import encode_side
+
+    if card.back is not None:
+        raise ValueError("this Magicard driver prints single-sided cards only")
+    if card.chip_data is not None:
+        raise ValueError("this Magicard driver does not encode chips")
+    return PreparedCard(
+        driver=FAMILY, payload=MagicardJob(encode_side(card.front)), sides=1, chip_data=None
+    )
 
 
 class MagicardDriver:
@@ -265,14 +279,11 @@ class MagicardDriver:
             message="/".join(words) or None,
         )
 
+    # Module-level, so the station can prepare cards in a worker process.
+    card_encoder = staticmethod(prepare_card)
+
     def prepare(self, card: CardArtwork) -> PreparedCard:
-        if card.back is not None:
-            raise ValueError("this Magicard driver prints single-sided cards only")
-        if card.chip_data is not None:
-            raise ValueError("this Magicard driver does not encode chips")
-        return PreparedCard(
-            driver=FAMILY, payload=MagicardJob(encode_side(card.front)), sides=1, chip_data=None
-        )
+        return prepare_card(card)
 
     async def print_card(self, card: PreparedCard, expected_serial: str | None) -> CardOutcome:
         if card.driver != FAMILY or not isinstance(card.payload, MagicardJob):

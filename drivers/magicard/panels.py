@@ -22,7 +22,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from drivers.base import SideArtwork
-from drivers.dyes import dye_planes
+from drivers.dyes import portrait_dye_planes
 from drivers.evolis.panels import DecodedPanel
 from drivers.magicard.protocol import (
     COLOR_BITS,
@@ -73,7 +73,9 @@ def color_planes(color: Image.Image | None) -> tuple[Dots, Dots, Dots]:
     if color is None:
         blank = np.zeros((PLANE_ROWS, PLANE_ROW_PIXELS), dtype=np.uint8)
         return blank, blank, blank
-    yellow, magenta, cyan = dye_planes(_portrait(color, "color artwork"), _INVERT_TO_6BIT)
+    if color.size != CARD_SIZE:
+        raise ArtworkError(f"color artwork must be {CARD_SIZE[0]}x{CARD_SIZE[1]}, got {color.size}")
+    yellow, magenta, cyan = portrait_dye_planes(color, _INVERT_TO_6BIT)
     return _widen(yellow), _widen(magenta), _widen(cyan)
 
 

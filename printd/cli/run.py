@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 
 import click
 
@@ -17,6 +18,8 @@ from printd.render import CardChecker, TemplateError, TemplateLibrary
 from printd.signing import KeyFileError, Signer, SigningError, Verifier
 from printd.station import Station
 from printd.store import StoreError
+
+SWITCH_INTERVAL_S = 0.001
 
 
 def driver_opener(config: PrinterSettings) -> DriverFactory:
@@ -67,6 +70,11 @@ def run(app: AppContext) -> None:
     """
     settings = app.settings
     configure_logging(settings.logging.level, settings.logging.format)
+    # The event loop drives every printer's link; the store writer and the
+    # card pool's helper threads also run Python. After each system call the
+    # loop waits for the interpreter lock, by default up to 5 ms; 1 ms keeps
+    # a printer's round trip from queueing behind them.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         templates = TemplateLibrary.from_settings(settings)
     except TemplateError as exc:
@@ -77,7 +85,7 @@ def run(app: AppContext) -> None:
     get_logger("printd").info("starting", station=settings.station.id)
     station = Station(
         settings,
-        artwork=make_artwork_source(templates),
+        artwork=make_artwork_source(templates, settings.templates.dir),
         open_driver=driver_opener,
         signer=signer,
         verifier=verifier,

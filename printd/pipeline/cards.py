@@ -1,70 +1,141 @@
 """Cards prepared ahead, so a printer never waits on the daemon.
 
 Preparing a card (render the template, encode the printer's panels) is CPU
-work done in a thread. While one card prints, the next queued jobs are
-prepared for the same printer family; a worker that claims one of them finds
-it ready.
+work. While one card prints, the next queued jobs are prepared for the same
+printer family; a worker that claims one of them finds it ready.
+
+Where it runs: a driver family with a module-level ``card_encoder`` has its
+cards prepared in a small pool of worker processes (see
+:mod:`printd.pipeline.encoding` for why); any other driver in a thread, with
+its ``prepare`` method.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
-from drivers.base import CardArtwork, Driver, PreparedCard
+from drivers.base import Driver, PreparedCard
+from printd.logs import get_logger
+from printd.pipeline.encoding import (
+    ArtworkSource,
+    CardEncoder,
+    CardNotPrintable,
+    prepare,
+    prepare_in_process,
+    start_worker,
+    warm_up,
+)
 from printd.store import JobState, Store
 
-# Turns a job's stored payload into the card's artwork (parse + render).
-ArtworkSource = Callable[[bytes], CardArtwork]
+__all__ = ["ArtworkSource", "CardNotPrintable", "CardPreparer"]
+
+log = get_logger("printd.cards")
 
 
-class CardNotPrintable(Exception):
-    """The job's card cannot be rendered or encoded; the message says why."""
+def _encoder_of(driver: Driver) -> CardEncoder | None:
+    """The driver family's module-level encoder, when it has one."""
+    encoder: Any = getattr(type(driver), "card_encoder", None)
+    if callable(encoder) and getattr(encoder, "__qualname__", "") == encoder.__name__:
+        return encoder  # type: ignore[no-any-return]
+    return None
 
 
 class CardPreparer:
-    def __init__(self, store: Store, artwork: ArtworkSource, ahead: int = 2) -> None:
+    def __init__(
+        self,
+        store: Store,
+        artwork: ArtworkSource,
+        ahead: int = 2,
+        *,
+        processes: bool = True,
+        log_level: str = "info",
+    ) -> None:
         self._store = store
         self._artwork = artwork
         self._ahead = ahead
         self._pending: dict[tuple[str, str], asyncio.Future[PreparedCard]] = {}
         # A card being encoded holds tens of megabytes of intermediate images:
         # no more encodings at once than there are cores to run them.
-        self._threads = ThreadPoolExecutor(
-            max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="prepare"
-        )
+        self._workers = min(2, os.cpu_count() or 1)
+        self._threads = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="prepare")
+        self._use_processes = processes
+        self._log_level = log_level
+        self._processes: ProcessPoolExecutor | None = None
+        self._warmed: set[str] = set()
         # CPU spent rendering and encoding, for metrics and the benchmark.
-        self._cpu_lock = threading.Lock()
         self.prepared = 0
         self.prepare_cpu_s = 0.0
+        self.in_processes = 0
 
     @staticmethod
     def _family(driver: Driver) -> str:
         return type(driver).__name__
 
-    def _prepare(self, payload: bytes, driver: Driver) -> PreparedCard:
-        started = time.thread_time()
-        try:
-            return driver.prepare(self._artwork(payload))
-        except CardNotPrintable:
-            raise
-        except Exception as exc:  # a renderer or encoder bug must not stop the station
-            raise CardNotPrintable(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            with self._cpu_lock:
-                self.prepared += 1
-                self.prepare_cpu_s += time.thread_time() - started
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._processes is None:
+            # spawn, not fork: the daemon has threads (SQLite, the thread pool)
+            # and a forked child would inherit their locks mid-use.
+            self._processes = ProcessPoolExecutor(
+                max_workers=self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_worker,
+                initargs=(os.getpid(), self._log_level),
+            )
+        return self._processes
+
+    def warm(self, driver: Driver) -> None:
+        """Start the worker processes as soon as a printer is reached, so the
+        first card does not wait for them to start and import the encoder."""
+        encode = _encoder_of(driver) if self._use_processes else None
+        family = self._family(driver)
+        if encode is None or family in self._warmed:
+            return
+        self._warmed.add(family)
+        pool = self._pool()
+        for _ in range(self._workers):
+            pool.submit(warm_up, self._artwork, encode).add_done_callback(_consume_exception)
+
+    async def _prepare(self, payload: bytes, driver: Driver) -> PreparedCard:
+        loop = asyncio.get_running_loop()
+        encode = _encoder_of(driver) if self._use_processes else None
+        if encode is None:
+            prepared, cpu = await loop.run_in_executor(
+                self._threads, prepare, self._artwork, driver.prepare, payload
+            )
+        else:
+            prepared, cpu = await self._in_process(payload, encode)
+            self.in_processes += 1
+        self.prepared += 1
+        self.prepare_cpu_s += cpu
+        return prepared
+
+    async def _in_process(self, payload: bytes, encode: CardEncoder) -> tuple[PreparedCard, float]:
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._pool()
+            try:
+                return await loop.run_in_executor(
+                    pool, prepare_in_process, self._artwork, encode, payload
+                )
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): start a fresh pool and
+                # try once more; a card that kills it twice is not printable.
+                if self._processes is pool:
+                    self._processes = None
+                    pool.shutdown(wait=False, cancel_futures=True)
+                log.warning("card_worker_died", attempt=attempt)
+        raise CardNotPrintable("the card's encoder process died twice")
 
     def _start(self, job_id: str, driver: Driver) -> asyncio.Future[PreparedCard] | None:
         payload = self._store.jobs.payload(job_id)
         if payload is None:
             return None
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._threads, self._prepare, payload, driver)
+        return asyncio.ensure_future(self._prepare(payload, driver))
 
     async def get(self, job_id: str, driver: Driver) -> PreparedCard:
         future = self._pending.pop((job_id, self._family(driver)), None)
@@ -105,8 +176,12 @@ class CardPreparer:
             future.cancel()
         self._pending.clear()
         self._threads.shutdown(wait=False, cancel_futures=True)
+        pools: list[Executor] = [self._processes] if self._processes is not None else []
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._processes = None
 
 
-def _consume_exception(future: asyncio.Future[PreparedCard]) -> None:
+def _consume_exception(future: asyncio.Future[Any] | Future[Any]) -> None:
     if not future.cancelled():
         future.exception()

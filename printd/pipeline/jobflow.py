@@ -38,24 +38,31 @@ def claim_next(store: Store, printer: str, now: datetime | None = None) -> Claim
 
     Returns None when nothing is queued or the printer has no free blank.
     """
-    now = now or utc_now()
     with store.transaction() as conn:
-        if store.ledger.next_blank(printer, conn) is None:
-            return None
-        while (job := store.jobs.next_queued(conn)) is not None:
-            if job.not_after <= now:
-                _expire(store, conn, job)
-                continue
-            store.jobs.transition(
-                conn,
-                job.job_id,
-                JobState.PRINTING,
-                STATION,
-                expect=JobState.QUEUED,
-                printer=printer,
-            )
-            serial = store.ledger.reserve(conn, printer, job.job_id, STATION)
-            return Claim(job, printer, serial)
+        return claim_next_in(store, conn, printer, now)
+
+
+def claim_next_in(
+    store: Store, conn: sqlite3.Connection, printer: str, now: datetime | None = None
+) -> Claim | None:
+    """:func:`claim_next` inside the caller's transaction."""
+    now = now or utc_now()
+    if store.ledger.next_blank(printer, conn) is None:
+        return None
+    while (job := store.jobs.next_queued(conn)) is not None:
+        if job.not_after <= now:
+            _expire(store, conn, job)
+            continue
+        store.jobs.transition(
+            conn,
+            job.job_id,
+            JobState.PRINTING,
+            STATION,
+            expect=JobState.QUEUED,
+            printer=printer,
+        )
+        serial = store.ledger.reserve(conn, printer, job.job_id, STATION)
+        return Claim(job, printer, serial)
     return None
 
 
@@ -83,36 +90,41 @@ def record_issued(store: Store, claim: Claim, seen_serial: str | None) -> str:
     printer and the technician is told the feeder order differs.
     """
     with store.transaction() as conn:
-        serial = claim.serial
-        if seen_serial and seen_serial != claim.serial:
-            row = store.ledger.blank(seen_serial)
-            if row is not None and row["state"] == "loaded" and row["printer"] == claim.printer:
-                store.ledger.release(conn, claim.serial, STATION, "printer fed another blank")
-                serial = seen_serial
-                reports.event(
-                    store,
-                    conn,
-                    "feeder_order_mismatch",
-                    f"{claim.printer} fed {seen_serial}, the ledger expected {claim.serial}; "
-                    "check the feeder order",
-                    severity="warning",
-                    printer=claim.printer,
-                    job_id=claim.job_id,
-                )
-        store.ledger.issue(conn, serial, claim.job_id, STATION)
-        store.jobs.transition(
-            conn,
-            claim.job_id,
-            JobState.PRINTED,
-            STATION,
-            expect=JobState.PRINTING,
-            printer=claim.printer,
-            blank_serial=serial,
-            count_attempt=True,
-        )
-        reports.result(
-            store, conn, claim.job_id, "printed", blank_serial=serial, printer=claim.printer
-        )
+        return record_issued_in(store, conn, claim, seen_serial)
+
+
+def record_issued_in(
+    store: Store, conn: sqlite3.Connection, claim: Claim, seen_serial: str | None
+) -> str:
+    """:func:`record_issued` inside the caller's transaction."""
+    serial = claim.serial
+    if seen_serial and seen_serial != claim.serial:
+        row = store.ledger.blank(seen_serial)
+        if row is not None and row["state"] == "loaded" and row["printer"] == claim.printer:
+            store.ledger.release(conn, claim.serial, STATION, "printer fed another blank")
+            serial = seen_serial
+            reports.event(
+                store,
+                conn,
+                "feeder_order_mismatch",
+                f"{claim.printer} fed {seen_serial}, the ledger expected {claim.serial}; "
+                "check the feeder order",
+                severity="warning",
+                printer=claim.printer,
+                job_id=claim.job_id,
+            )
+    store.ledger.issue(conn, serial, claim.job_id, STATION)
+    store.jobs.transition(
+        conn,
+        claim.job_id,
+        JobState.PRINTED,
+        STATION,
+        expect=JobState.PRINTING,
+        printer=claim.printer,
+        blank_serial=serial,
+        count_attempt=True,
+    )
+    reports.result(store, conn, claim.job_id, "printed", blank_serial=serial, printer=claim.printer)
     return serial
 
 
@@ -126,83 +138,104 @@ def record_spoiled(
 ) -> JobState:
     """The card was spoiled: the blank (and any the printer fed with it) is recorded;
     the job goes back to the queue for another blank, or fails after its last attempt."""
+    with store.transaction() as conn:
+        return record_spoiled_in(store, conn, claim, reason, detail, max_attempts, extra_blanks)
+
+
+def record_spoiled_in(
+    store: Store,
+    conn: sqlite3.Connection,
+    claim: Claim,
+    reason: str,
+    detail: str,
+    max_attempts: int,
+    extra_blanks: int = 0,
+) -> JobState:
+    """:func:`record_spoiled` inside the caller's transaction."""
     try:
         reason = SpoilReason(reason).value
     except ValueError:
         detail = f"{reason}: {detail}".strip(": ")
         reason = SpoilReason.OTHER.value
     detail = detail or reason
-    with store.transaction() as conn:
+    store.ledger.spoil(claim.serial, reason, STATION, detail=detail, job_id=claim.job_id, conn=conn)
+    for _ in range(extra_blanks):
+        extra = store.ledger.next_blank(claim.printer, conn)
+        if extra is None:
+            break
         store.ledger.spoil(
-            claim.serial, reason, STATION, detail=detail, job_id=claim.job_id, conn=conn
-        )
-        for _ in range(extra_blanks):
-            extra = store.ledger.next_blank(claim.printer, conn)
-            if extra is None:
-                break
-            store.ledger.spoil(
-                extra,
-                SpoilReason.MISFEED,
-                STATION,
-                detail="fed with another card",
-                job_id=claim.job_id,
-                conn=conn,
-            )
-        job = store.jobs.transition(
-            conn,
-            claim.job_id,
-            JobState.PRINTING,
+            extra,
+            SpoilReason.MISFEED,
             STATION,
-            expect=JobState.PRINTING,
-            count_attempt=True,
-            note=f"spoiled {claim.serial}: {reason}",
+            detail="fed with another card",
+            job_id=claim.job_id,
+            conn=conn,
         )
-        if job.attempts >= max_attempts:
-            store.jobs.transition(
-                conn,
-                claim.job_id,
-                JobState.FAILED,
-                STATION,
-                reason=reason,
-                detail=f"{job.attempts} blank(s) spoiled",
-            )
-            reports.result(
-                store,
-                conn,
-                claim.job_id,
-                "failed",
-                printer=claim.printer,
-                reason=f"{reason}: {job.attempts} blank(s) spoiled",
-            )
-            return JobState.FAILED
+    job = store.jobs.transition(
+        conn,
+        claim.job_id,
+        JobState.PRINTING,
+        STATION,
+        expect=JobState.PRINTING,
+        count_attempt=True,
+        note=f"spoiled {claim.serial}: {reason}",
+    )
+    if job.attempts >= max_attempts:
         store.jobs.transition(
             conn,
             claim.job_id,
-            JobState.QUEUED,
+            JobState.FAILED,
             STATION,
-            note=f"retry on a new blank after {reason}",
+            reason=reason,
+            detail=f"{job.attempts} blank(s) spoiled",
         )
-        return JobState.QUEUED
+        reports.result(
+            store,
+            conn,
+            claim.job_id,
+            "failed",
+            printer=claim.printer,
+            reason=f"{reason}: {job.attempts} blank(s) spoiled",
+        )
+        return JobState.FAILED
+    store.jobs.transition(
+        conn,
+        claim.job_id,
+        JobState.QUEUED,
+        STATION,
+        note=f"retry on a new blank after {reason}",
+    )
+    return JobState.QUEUED
 
 
 def record_not_fed(store: Store, claim: Claim, why: str) -> None:
     """Nothing left the feeder: the blank is free again and the job back in the queue."""
     with store.transaction() as conn:
-        store.ledger.release(conn, claim.serial, STATION, why)
-        store.jobs.transition(
-            conn,
-            claim.job_id,
-            JobState.QUEUED,
-            STATION,
-            expect=JobState.PRINTING,
-            note=f"not fed: {why}",
-        )
+        record_not_fed_in(store, conn, claim, why)
+
+
+def record_not_fed_in(store: Store, conn: sqlite3.Connection, claim: Claim, why: str) -> None:
+    """:func:`record_not_fed` inside the caller's transaction."""
+    store.ledger.release(conn, claim.serial, STATION, why)
+    store.jobs.transition(
+        conn,
+        claim.job_id,
+        JobState.QUEUED,
+        STATION,
+        expect=JobState.PRINTING,
+        note=f"not fed: {why}",
+    )
 
 
 def record_unknown(store: Store, claim: Claim, why: str) -> None:
     """The card's fate is unknown: never printed again automatically."""
     with store.transaction() as conn:
-        _to_inspection(store, conn, claim.job_id, claim.printer, why)
+        record_unknown_in(store, conn, claim, why)
+
+
+def record_unknown_in(store: Store, conn: sqlite3.Connection, claim: Claim, why: str) -> None:
+    """:func:`record_unknown` inside the caller's transaction."""
+    _to_inspection(store, conn, claim.job_id, claim.printer, why)
 
 
 def _to_inspection(
@@ -372,8 +405,13 @@ def retry(store: Store, job_id: str, by: str) -> None:
 def record_unprintable(store: Store, claim: Claim, why: str) -> None:
     """The job's card cannot be turned into printer panels: it fails, the blank stays unused."""
     with store.transaction() as conn:
-        store.ledger.release(conn, claim.serial, STATION, "card could not be prepared")
-        store.jobs.transition(
-            conn, claim.job_id, JobState.FAILED, STATION, reason="unprintable", detail=why
-        )
-        reports.result(store, conn, claim.job_id, "failed", reason=f"unprintable: {why}")
+        record_unprintable_in(store, conn, claim, why)
+
+
+def record_unprintable_in(store: Store, conn: sqlite3.Connection, claim: Claim, why: str) -> None:
+    """:func:`record_unprintable` inside the caller's transaction."""
+    store.ledger.release(conn, claim.serial, STATION, "card could not be prepared")
+    store.jobs.transition(
+        conn, claim.job_id, JobState.FAILED, STATION, reason="unprintable", detail=why
+    )
+    reports.result(store, conn, claim.job_id, "failed", reason=f"unprintable: {why}")

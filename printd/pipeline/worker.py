@@ -32,6 +32,7 @@ from printd.logs import get_logger
 from printd.metrics import StationMetrics
 from printd.pipeline import jobflow
 from printd.pipeline.cards import CardNotPrintable, CardPreparer
+from printd.pipeline.writer import Step, StoreWriter
 from printd.store import Store
 from printd.store.clock import stamp
 
@@ -71,11 +72,18 @@ class PrinterWorker:
         wake: asyncio.Event,
         metrics: StationMetrics | None = None,
         on_outcome: Callable[[], None] = lambda: None,
+        *,
+        writer: StoreWriter,
     ) -> None:
         self.name = config.name
         self._config = config
         self._station = station
         self._store = store
+        # Claims and outcomes are committed by the writer thread, off the loop.
+        self._writer = writer
+        # The next card's claim, committed with the last card's outcome.
+        self._next: jobflow.Claim | None = None
+        self._queue_empty = False
         self._open_driver = open_driver
         self._cards = cards
         self._wake = wake
@@ -121,7 +129,7 @@ class PrinterWorker:
 
     @property
     def busy(self) -> bool:
-        return self.view.job_id is not None
+        return self.view.job_id is not None or self._next is not None
 
     # ---- state written for `printd status` ----------------------------------
 
@@ -172,16 +180,51 @@ class PrinterWorker:
     async def _serve(self, driver: Driver) -> None:
         await self._check_status(driver)
         self.probed.set()
-        while not self._stopping:
-            if not await self._may_print(driver):
-                await self._sleep(FAULT_POLL_S if self._fault else IDLE_POLL_S)
-                continue
-            claim = jobflow.claim_next(self._store, self.name)
-            if claim is None:
-                self._show("idle" if self._store.ledger.loaded_count(self.name) else "no_blanks")
-                await self._sleep(IDLE_POLL_S)
-                continue
-            await self._print(driver, claim)
+        self._cards.warm(driver)
+        try:
+            while not self._stopping:
+                if self._next is not None and not self._may_go_on():
+                    # Paused, faulted or stopping while the claim was committing.
+                    await self._unclaim(self._next)
+                    self._next = None
+                    continue
+                claim, self._next = self._next, None
+                if claim is None and not self._queue_empty:
+                    if not await self._may_print(driver):
+                        await self._sleep(FAULT_POLL_S if self._fault else IDLE_POLL_S)
+                        continue
+                    claim = await self._claim()
+                self._queue_empty = False
+                if claim is None:
+                    self._show(
+                        "idle" if self._store.ledger.loaded_count(self.name) else "no_blanks"
+                    )
+                    await self._sleep(IDLE_POLL_S)
+                    continue
+                await self._print(driver, claim)
+        finally:
+            # Still busy until the claim is given back: a stop waits for it.
+            if self._next is not None:
+                await self._unclaim(self._next)
+                self._next = None
+
+    def _may_go_on(self) -> bool:
+        """Whether the next card may follow the last one without a fresh look.
+
+        Pause, drain, a fault and a stop are all set on this loop, so a card
+        that just came out fine leaves nothing else to check.
+        """
+        return self.view.mode == ACTIVE and self._fault is None and not self._stopping
+
+    async def _claim(self) -> jobflow.Claim | None:
+        claim: jobflow.Claim | None
+        [claim] = await self._writer.run(lambda s, c: jobflow.claim_next_in(s, c, self.name))
+        return claim
+
+    async def _unclaim(self, claim: jobflow.Claim) -> None:
+        """A claimed card that never started: its blank and job go back as they were."""
+        why = "the printer stopped taking cards before this one started"
+        await self._writer.run(lambda s, c: jobflow.record_not_fed_in(s, c, claim, why))
 
     async def _may_print(self, driver: Driver) -> bool:
         if self.view.mode == PAUSED:
@@ -264,7 +307,8 @@ class PrinterWorker:
             try:
                 prepared = await self._cards.get(claim.job_id, driver)
             except CardNotPrintable as exc:
-                jobflow.record_unprintable(self._store, claim, str(exc)[:300])
+                why = str(exc)[:300]
+                await self._writer.run(lambda s, c: jobflow.record_unprintable_in(s, c, claim, why))
                 log_.error("card_unprintable", error=str(exc)[:300])
                 return
             self._cards.prefetch(driver)
@@ -273,25 +317,39 @@ class PrinterWorker:
                     outcome = await driver.print_card(prepared, claim.serial)
             except (TimeoutError, DriverError) as exc:
                 why = f"lost contact with the printer during the card: {type(exc).__name__}"
-                jobflow.record_unknown(self._store, claim, why)
+                await self._writer.run(lambda s, c: jobflow.record_unknown_in(s, c, claim, why))
                 log_.error("card_fate_unknown", error=str(exc)[:200])
                 self._enter_fault(PrinterStatus(PrinterState.OFFLINE, message=why))
                 if isinstance(exc, TransportError | TimeoutError):
                     raise TransportError(why) from exc
                 return
             if isinstance(outcome, Issued):
-                serial = jobflow.record_issued(self._store, claim, outcome.serial)
+                seen = outcome.serial
+                steps: list[Step] = [lambda s, c: jobflow.record_issued_in(s, c, claim, seen)]
+                go_on = self._may_go_on()
+                if go_on:
+                    # The next card's claim rides in the same commit: one fsync a card.
+                    steps.append(lambda s, c: jobflow.claim_next_in(s, c, self.name))
+                results = await self._writer.run(*steps)
+                serial = results[0]
+                if go_on:
+                    self._next = results[1]
+                    self._queue_empty = results[1] is None
                 self.view.cards_done += 1
                 self._metrics.cards_issued.labels(self.name).inc()
                 log_.info("card_issued", blank_serial=serial)
             elif isinstance(outcome, Spoiled):
-                state = jobflow.record_spoiled(
-                    self._store,
-                    claim,
-                    outcome.reason.value,
-                    outcome.detail,
-                    self._station.max_attempts,
-                    outcome.extra_blanks,
+                spoiled, attempts = outcome, self._station.max_attempts
+                [state] = await self._writer.run(
+                    lambda s, c: jobflow.record_spoiled_in(
+                        s,
+                        c,
+                        claim,
+                        spoiled.reason.value,
+                        spoiled.detail,
+                        attempts,
+                        spoiled.extra_blanks,
+                    )
                 )
                 log_.warning("card_spoiled", reason=outcome.reason.value, job_state=state.value)
                 self._metrics.blanks_spoiled.labels(self.name, outcome.reason.value).inc(
@@ -299,10 +357,11 @@ class PrinterWorker:
                 )
                 await self._check_status(driver)
             elif isinstance(outcome, PrinterFault):
-                if outcome.card_fed:
-                    jobflow.record_unknown(self._store, claim, outcome.detail or "printer fault")
-                else:
-                    jobflow.record_not_fed(self._store, claim, outcome.detail or "printer fault")
+                why = outcome.detail or "printer fault"
+                record = (
+                    jobflow.record_unknown_in if outcome.card_fed else jobflow.record_not_fed_in
+                )
+                await self._writer.run(lambda s, c: record(s, c, claim, why))
                 log_.warning("card_printer_fault", card_fed=outcome.card_fed)
                 self._enter_fault(outcome.status, outcome.detail)
         finally:

@@ -47,10 +47,12 @@ def _open(data: bytes) -> Image.Image:
 def _load(image: Image.Image) -> Image.Image:
     try:
         image.load()
-        oriented = ImageOps.exif_transpose(image)
+        # In place: without an orientation to undo, a copy would be wasted work
+        # on every card.
+        ImageOps.exif_transpose(image, in_place=True)
     except Exception:  # truncated or corrupt data: Pillow raises OSError, SyntaxError, ...
         raise ImageProblem("bad_image", "the picture is truncated or corrupt") from None
-    return oriented
+    return image
 
 
 def probe_image(data: bytes) -> tuple[int, int]:
@@ -82,7 +84,7 @@ def decode_image(data: bytes, at_least: tuple[int, int] | None = None) -> Image.
             return image.convert("RGBA")
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             image = image.point(lambda v: v / 256, "L") if image.mode == "I" else image.convert("L")
-        return image.convert("RGB")
+        return image if image.mode == "RGB" else image.convert("RGB")
     except Exception:
         raise ImageProblem("bad_image", "the picture's colour format is not supported") from None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.evolis import panels
 from drivers.evolis.protocol import (
@@ -187,3 +189,35 @@ def test_artwork_of_the_wrong_size_is_refused() -> None:
 
     with pytest.raises(panels.ArtworkError):
         panels.encode_side(SideArtwork(Image.new("RGB", (100, 100))))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    runs=st.lists(st.tuples(st.integers(0, 31), st.integers(1, 700)), min_size=1, max_size=60),
+    white_tail=st.integers(0, 1015),
+)
+def test_colour_compression_round_trips(runs: list[tuple[int, int]], white_tail: int) -> None:
+    """Any plane of runs (long ones, single dots, white line ends) decodes to itself."""
+    flat = np.concatenate([np.full(length, value, dtype=np.uint8) for value, length in runs])
+    flat = np.resize(flat, 1016 * 648)
+    plane = flat.reshape(1016, 648).copy()
+    plane[white_tail:, 600:] = 0
+    data = panels.compress_color(plane)
+    assert data is not None
+    assert (panels.decompress_color(data) == plane).all()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",  # no lines at all
+        b"\x85",  # a counted run with no counter
+        b"\x80\x00" * 1017,  # one line too many
+        b"\x9f\xff\x9f\xff\x9f\xff",  # runs crossing the end of a line
+        b"\x80\x00" * 1015,  # one line short
+    ],
+)
+def test_malformed_colour_panels_are_refused(data: bytes) -> None:
+    """A compressed colour panel that does not make 1016 whole lines is an error."""
+    with pytest.raises(panels.ArtworkError):
+        panels.decompress_color(data)

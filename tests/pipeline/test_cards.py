@@ -1,0 +1,72 @@
+"""Cards prepared in worker processes: the panels a thread makes, and a dead worker survived."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from stations import artwork_png
+
+from drivers.base import DriverOptions
+from drivers.evolis.driver import EvolisDriver
+from drivers.transports.memory import memory_pair
+from printd.pipeline.artwork import ArtworkRenderer
+from printd.pipeline.cards import CardPreparer
+from printd.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path) as opened:
+        payload = json.dumps({"card": {"kind": "artwork", "front": artwork_png()}}).encode()
+        with opened.transaction() as conn:
+            for n in range(3):
+                opened.jobs.accept(
+                    conn,
+                    job_id=f"j{n}",
+                    priority="normal",
+                    not_after=datetime.now(UTC) + timedelta(hours=1),
+                    payload=payload,
+                    content_hash="h",
+                    key_id="k",
+                )
+        yield opened
+
+
+def driver() -> EvolisDriver:
+    return EvolisDriver(memory_pair()[0], DriverOptions())
+
+
+async def test_worker_processes_prepare_the_same_panels_as_a_thread(store: Store) -> None:
+    """A card encoded in a worker process is byte for byte the card encoded in the daemon."""
+    artwork = ArtworkRenderer(None)
+    in_processes = CardPreparer(store, artwork)
+    in_threads = CardPreparer(store, artwork, processes=False)
+    try:
+        a = await in_processes.get("j0", driver())
+        b = await in_threads.get("j0", driver())
+    finally:
+        in_processes.cancel_all()
+        in_threads.cancel_all()
+    assert in_processes.in_processes == 1
+    assert in_threads.in_processes == 0
+    assert a == b
+
+
+async def test_a_killed_worker_does_not_fail_the_card(store: Store) -> None:
+    """When a worker process dies, a fresh pool prepares the card."""
+    cards = CardPreparer(store, ArtworkRenderer(None))
+    try:
+        await cards.get("j0", driver())
+        pool = cards._pool()
+        for pid in list(pool._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+        prepared = await cards.get("j1", driver())
+    finally:
+        cards.cancel_all()
+    assert prepared.sides == 1
