@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from printd.store import Store
-from printd.store.db import close, connect
+from printd.store.db import close
 
 # One step of a transaction: runs in the writer thread, with the writer's
 # store (its own connection) and the open transaction.
@@ -61,11 +61,8 @@ class StoreWriter:
 
     def __init__(self, store: Store) -> None:
         self._path = store.path
-        self._conn = connect(store.path)
-        # Per connection, not per file: the writer's commits must be as
-        # durable as the daemon's own.
-        self._conn.execute("PRAGMA synchronous = FULL")
-        self.store = Store(self._conn, store.path, None)
+        self.store = store.sibling()  # synchronous=FULL: as durable as the daemon's own
+        self._conn = self.store.conn
         self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="store-writer", daemon=True)
         self._closed = False
