@@ -203,7 +203,8 @@ class EvolisDriver:
             self._waiter = waiter
             try:
                 await self.transport.write(self._conn.send(command))
-                return await asyncio.wait_for(waiter, timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    return await waiter
             except TimeoutError:
                 self._conn.reset()
                 raise PrinterTimeout(f"no reply to {command.name} within {timeout_s:g} s") from None

@@ -204,7 +204,8 @@ class MagicardDriver:
             self._waiter = waiter
             try:
                 await self.transport.write(self._conn.send_query(key))
-                return await asyncio.wait_for(waiter, timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    return await waiter
             except TimeoutError:
                 self._conn.reset()
                 raise PrinterTimeout(f"no answer to {key} within {timeout_s:g} s") from None
@@ -223,7 +224,8 @@ class MagicardDriver:
                 raise TransportError(self._link_error or "link is not open")
             data = self._conn.send_job(job)
             try:
-                await asyncio.wait_for(self.transport.write(data), self.options.card_timeout_s)
+                async with asyncio.timeout(self.options.card_timeout_s):
+                    await self.transport.write(data)
             except TimeoutError:
                 raise PrinterTimeout(
                     f"the printer did not take the job within {self.options.card_timeout_s:g} s"

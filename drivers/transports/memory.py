@@ -68,7 +68,8 @@ class MemoryTransport:
         if not self._open:
             raise TransportError(f"{self.description} is closed")
         try:
-            chunk = await asyncio.wait_for(self._chunks.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                chunk = await self._chunks.get()
         except TimeoutError:
             raise PrinterTimeout(f"{self.description}: nothing within {timeout_s:g} s") from None
         if chunk is None:

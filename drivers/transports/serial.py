@@ -50,7 +50,8 @@ class SerialTransport:
             raise TransportError(f"{self.device} is not open")
         try:
             self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), WRITE_TIMEOUT_S)
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await self._writer.drain()
         except TimeoutError:
             raise PrinterTimeout(f"{self.device} did not take {len(data)} bytes") from None
         except (OSError, serial.SerialException, ConnectionError) as exc:
@@ -60,7 +61,10 @@ class SerialTransport:
         if self._reader is None:
             raise TransportError(f"{self.device} is not open")
         try:
-            data = await asyncio.wait_for(self._reader.read(READ_CHUNK), timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for makes a task for
+            # every read (a dozen a card) and can swallow a cancel.
+            async with asyncio.timeout(timeout_s):
+                data = await self._reader.read(READ_CHUNK)
         except TimeoutError:
             raise PrinterTimeout(f"{self.device}: no answer within {timeout_s:g} s") from None
         except (OSError, serial.SerialException, ConnectionError) as exc:
