@@ -65,6 +65,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def kernel_seconds(pid: int) -> float:
+    """CPU seconds a process spent in the kernel (system time), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def family_stat(pid: int) -> tuple[float, float, float, float]:
     """(CPU s, peak RSS MB) of a process and (CPU s, summed peak RSS MB) of its children."""
     cpu, peak = proc_stat(pid)
@@ -136,12 +142,14 @@ def throughput(work: Path, jobs: int, printers: int, speed: float) -> None:
             while printed() == 0:
                 time.sleep(0.01)
             cpu0, _, kids0, _ = family_stat(proc.pid)
+            sys0 = kernel_seconds(proc.pid)
             sims0 = sum(proc_stat(s.process.pid)[0] for s in sims)
             start, first = time.perf_counter(), printed()
             while (done := printed()) < jobs:
                 time.sleep(0.02)
             took = time.perf_counter() - start
             cpu1, peak, kids1, kids_peak = family_stat(proc.pid)
+            sys1 = kernel_seconds(proc.pid)
             printed.close()
             sims1 = sum(proc_stat(s.process.pid)[0] for s in sims)
         calib = start_simulator(work, "calibrate-2", "D-000001..D-000100", speed=speed)
@@ -176,6 +184,10 @@ def throughput(work: Path, jobs: int, printers: int, speed: float) -> None:
                 f"itself; target <= 2 ms) + {in_kids:.2f} ms in its card-encoding worker "
                 f"processes (rendering and panel encoding, {prepare:.2f} ms as the workers "
                 f"timed it) = {per_card + in_kids:.2f} ms in all"
+            )
+            print(
+                f"  of the daemon's {per_card:.2f} ms, {(sys1 - sys0) / cards * 1000:.2f} ms is "
+                "kernel time (card data through the pty, SQLite's writes and fsyncs)"
             )
         else:
             print(
