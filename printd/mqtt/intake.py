@@ -79,6 +79,10 @@ class Intake:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="printd-intake")
         self._db: Store | None = None
 
+    async def in_thread(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn`` with the intake thread's own store (for other link writes too)."""
+        return await self._in_thread(fn)
+
     async def _in_thread(self, fn: Callable[[Store], T]) -> T:
         def run() -> T:
             if self._db is None:

@@ -126,7 +126,7 @@ class RegistryLink:
         self._check_wake = asyncio.Event()
         self._absorbing = False
         self._check_lock = asyncio.Lock()
-        self.flusher = OutboxFlusher(store, signer, self.topics)
+        self.flusher = OutboxFlusher(store, signer, self.topics, writes=self.intake.in_thread)
         self.connected = asyncio.Event()
         self.connections = 0
         self._state: StationState = "online"

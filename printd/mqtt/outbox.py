@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiomqtt
 
@@ -32,8 +32,13 @@ class OutboxFlusher:
         batch: int = 200,
         publish_timeout_s: float = 10.0,
         idle_poll_s: float = 1.0,
+        writes: Callable[[Callable[[Store], None]], Awaitable[None]] | None = None,
     ) -> None:
+        """``writes``: runs a store write elsewhere (the link's intake thread), so
+        a long intake commit holding SQLite's write lock never stalls the event
+        loop; by default the write runs here, on ``store``."""
         self._store = store
+        self._writes = writes
         self._signer = signer
         self._topics = topics
         self._batch = batch
@@ -60,12 +65,21 @@ class OutboxFlusher:
                 continue
             done = await self._publish(client, rows)
             if done:
-                with self._store.transaction():
-                    self._store.outbox.mark_sent(done)
+                await self._mark_sent(done)
                 self.published += len(done)
                 on_flushed()
             if len(done) < len(rows):
                 raise aiomqtt.MqttError(f"outbox: {len(rows) - len(done)} publishes failed")
+
+    async def _mark_sent(self, seqs: list[int]) -> None:
+        def mark(store: Store) -> None:
+            with store.transaction():
+                store.outbox.mark_sent(seqs)
+
+        if self._writes is None:
+            mark(self._store)
+        else:
+            await self._writes(mark)
 
     async def _publish(self, client: aiomqtt.Client, rows: list[OutboxMessage]) -> list[int]:
         """Publish all rows (pipelined, in order); the seqs of the acknowledged prefix."""
