@@ -1,15 +1,11 @@
 """The asyncio Evolis driver: the codec, a transport, and one card at a time.
 
-One request is in flight at a time, under a lock. A single reader task feeds
-received bytes to the codec and completes the waiting request; the waiter is
-registered before the command is written, and removed on success, timeout and
-cancellation alike.
+One request is in flight at a time (:mod:`drivers.reply_link`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -47,6 +43,7 @@ from drivers.evolis.protocol import (
     parse_voltage,
     query,
 )
+from drivers.reply_link import ReplyLink
 from drivers.transports.base import Transport
 
 log = structlog.get_logger(__name__)
@@ -54,7 +51,6 @@ T = TypeVar("T")
 
 FAMILY = "evolis"
 SENSOR_OPEN_VOLTS = 0.5
-READ_POLL_S = 1.0
 
 # Reply errors that stop the printer before a blank left the feeder.
 NOT_FED_ERRORS = {
@@ -112,10 +108,7 @@ class EvolisDriver:
         self.transport = transport
         self.options = options or DriverOptions()
         self._conn = HostConnection()
-        self._lock = asyncio.Lock()
-        self._waiter: asyncio.Future[Reply] | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._link_error: str | None = None
+        self._link = ReplyLink[Reply](transport, self._conn, FAMILY)
         self._printing = False
         # Whether a blank may have left the feeder during the current card.
         self._card_fed = False
@@ -129,7 +122,7 @@ class EvolisDriver:
     # ------------------------------------------------------------ lifetime
 
     async def __aenter__(self) -> Self:
-        await self._open_link()
+        await self._link.open()
         try:
             model = await self._query(query("Rtp"))
             self._capabilities = Capabilities(
@@ -151,68 +144,12 @@ class EvolisDriver:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._close_link()
-
-    async def _open_link(self) -> None:
-        await self.transport.open()
-        self._link_error = None
-        self._conn.reset()
-        self._reader = asyncio.create_task(
-            self._read_loop(), name=f"evolis-reader:{self.transport.description}"
-        )
-
-    async def _close_link(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        await self.transport.close()
-
-    async def _ensure_link(self) -> None:
-        if self._reader is not None and not self._reader.done():
-            return
-        await self._close_link()
-        await self._open_link()
-
-    async def _read_loop(self) -> None:
-        while True:
-            try:
-                data = await self.transport.read(READ_POLL_S)
-            except PrinterTimeout:
-                continue
-            except TransportError as exc:
-                self._link_error = str(exc)
-                waiter = self._waiter
-                if waiter is not None and not waiter.done():
-                    waiter.set_exception(TransportError(str(exc)))
-                return
-            self._conn.receive_data(data)
-            while (reply := self._conn.next_reply()) is not None:
-                waiter = self._waiter
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(reply)
-
-    # ------------------------------------------------------------ requests
+        await self._link.close()
 
     async def _request(self, command: Command, timeout_s: float) -> Reply:
-        async with self._lock:
-            if self._reader is None or self._reader.done():
-                raise TransportError(self._link_error or "link is not open")
-            waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                await self.transport.write(self._conn.send(command))
-                async with asyncio.timeout(timeout_s):
-                    return await waiter
-            except TimeoutError:
-                self._conn.reset()
-                raise PrinterTimeout(f"no reply to {command.name} within {timeout_s:g} s") from None
-            except BaseException:
-                self._conn.reset()
-                raise
-            finally:
-                self._waiter = None
+        return await self._link.request(
+            lambda: self._conn.send(command), timeout_s, f"no reply to {command.name}"
+        )
 
     async def _query(self, command: Command) -> Reply:
         return await self._request(command, self.options.timeout_s)
@@ -230,7 +167,7 @@ class EvolisDriver:
         if self._printing:
             return PrinterStatus(PrinterState.BUSY, card_inside=True)
         try:
-            await self._ensure_link()
+            await self._link.ensure()
             return await self._read_status()
         except (TransportError, PrinterTimeout) as exc:
             return PrinterStatus(
@@ -293,7 +230,7 @@ class EvolisDriver:
         self._printing = True
         self._card_fed = False
         try:
-            await self._ensure_link()
+            await self._link.ensure()
             return await self._run_card(card.payload, card.chip_data, expected_serial)
         except (PrinterTimeout, TransportError) as exc:
             return PrinterFault(
@@ -380,4 +317,4 @@ class EvolisDriver:
     # For tests: a driver between requests has nothing waiting.
     @property
     def pending_waiters(self) -> int:
-        return 0 if self._waiter is None else 1
+        return self._link.pending_waiters

@@ -1,9 +1,6 @@
 """The asyncio Magicard driver: the codec, a transport, and one card at a time.
 
-One query is in flight at a time, under a lock; a single reader task feeds
-received bytes to the codec and completes the waiting query. The waiter is
-registered before the query is written and removed on success, timeout and
-cancellation alike.
+One query is in flight at a time (:mod:`drivers.reply_link`).
 
 A job gets no reply of its own: the driver reads the printer's conditions,
 streams the job, then asks for the job's fate (``JOB``) until it is known or
@@ -13,7 +10,6 @@ streams the job, then asks for the job's fate (``JOB``) until it is known or
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -55,6 +51,7 @@ from drivers.magicard.protocol import (
     parse_int,
     parse_job_status,
 )
+from drivers.reply_link import ReplyLink
 from drivers.transports.base import Transport
 
 log = structlog.get_logger(__name__)
@@ -62,7 +59,6 @@ T = TypeVar("T")
 
 FAMILY = "magicard"
 PANELS = ("y", "m", "c", "k", "o")
-READ_POLL_S = 1.0
 JOB_POLL_S = 0.25
 
 CONDITION_STATE = {
@@ -116,10 +112,7 @@ class MagicardDriver:
         self.transport = transport
         self.options = options or DriverOptions()
         self._conn = HostConnection()
-        self._lock = asyncio.Lock()
-        self._waiter: asyncio.Future[Reply] | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._link_error: str | None = None
+        self._link = ReplyLink[Reply](transport, self._conn, FAMILY)
         self._printing = False
         self._card_fed = False
         # Job numbers go in the TDT setting; start from the clock so that two
@@ -130,7 +123,7 @@ class MagicardDriver:
     # ------------------------------------------------------------ lifetime
 
     async def __aenter__(self) -> Self:
-        await self._open_link()
+        await self._link.open()
         try:
             serial = (await self._query("MSR")).value
             firmware = (await self._query("VRS")).value
@@ -152,84 +145,22 @@ class MagicardDriver:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._close_link()
-
-    async def _open_link(self) -> None:
-        await self.transport.open()
-        self._link_error = None
-        self._conn.reset()
-        self._reader = asyncio.create_task(
-            self._read_loop(), name=f"magicard-reader:{self.transport.description}"
-        )
-
-    async def _close_link(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        await self.transport.close()
-
-    async def _ensure_link(self) -> None:
-        if self._reader is not None and not self._reader.done():
-            return
-        await self._close_link()
-        await self._open_link()
-
-    async def _read_loop(self) -> None:
-        while True:
-            try:
-                data = await self.transport.read(READ_POLL_S)
-            except PrinterTimeout:
-                continue
-            except TransportError as exc:
-                self._link_error = str(exc)
-                waiter = self._waiter
-                if waiter is not None and not waiter.done():
-                    waiter.set_exception(TransportError(str(exc)))
-                return
-            self._conn.receive_data(data)
-            while (reply := self._conn.next_reply()) is not None:
-                waiter = self._waiter
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(reply)
-
-    # ------------------------------------------------------------ requests
+        await self._link.close()
 
     async def _request(self, key: str, timeout_s: float) -> Reply:
-        async with self._lock:
-            if self._reader is None or self._reader.done():
-                raise TransportError(self._link_error or "link is not open")
-            waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                await self.transport.write(self._conn.send_query(key))
-                async with asyncio.timeout(timeout_s):
-                    return await waiter
-            except TimeoutError:
-                self._conn.reset()
-                raise PrinterTimeout(f"no answer to {key} within {timeout_s:g} s") from None
-            except BaseException:
-                self._conn.reset()
-                raise
-            finally:
-                self._waiter = None
+        return await self._link.request(
+            lambda: self._conn.send_query(key), timeout_s, f"no answer to {key}"
+        )
 
     async def _query(self, key: str) -> Reply:
         return await self._request(key, self.options.timeout_s)
 
     async def _send_job(self, job: Job) -> None:
-        async with self._lock:
-            if self._reader is None or self._reader.done():
-                raise TransportError(self._link_error or "link is not open")
-            data = self._conn.send_job(job)
-            try:
-                async with asyncio.timeout(self.options.card_timeout_s):
-                    await self.transport.write(data)
-            except TimeoutError:
-                raise PrinterTimeout(
-                    f"the printer did not take the job within {self.options.card_timeout_s:g} s"
-                ) from None
+        await self._link.send(
+            lambda: self._conn.send_job(job),
+            self.options.card_timeout_s,
+            "the printer did not take the job",
+        )
 
     async def _retrying(self, key: str, parse: Callable[[Reply], T]) -> T:
         """Queries are harmless to repeat: one retry after a garbled reply."""
@@ -253,7 +184,7 @@ class MagicardDriver:
         if self._printing:
             return PrinterStatus(PrinterState.BUSY, card_inside=True)
         try:
-            await self._ensure_link()
+            await self._link.ensure()
             return await self._read_status()
         except (TransportError, PrinterTimeout) as exc:
             return PrinterStatus(
@@ -295,7 +226,7 @@ class MagicardDriver:
         self._printing = True
         self._card_fed = False
         try:
-            await self._ensure_link()
+            await self._link.ensure()
             return await self._run_card(card.payload.job, expected_serial)
         except (PrinterTimeout, TransportError) as exc:
             return PrinterFault(
@@ -354,4 +285,4 @@ class MagicardDriver:
     # For tests: a driver between requests has nothing waiting.
     @property
     def pending_waiters(self) -> int:
-        return 0 if self._waiter is None else 1
+        return self._link.pending_waiters
