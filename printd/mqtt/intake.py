@@ -80,10 +80,8 @@ class Intake:
         self._db: Store | None = None
 
     async def in_thread(self, fn: Callable[[Store], T]) -> T:
-        """Run ``fn`` with the intake thread's own store (for other link writes too)."""
-        return await self._in_thread(fn)
+        """Run ``fn`` with the intake thread's own store (the link's other writes too)."""
 
-    async def _in_thread(self, fn: Callable[[Store], T]) -> T:
         def run() -> T:
             if self._db is None:
                 self._db = self._store.sibling()
@@ -102,11 +100,11 @@ class Intake:
             with db.transaction() as conn:
                 db.inbox.add(conn, payloads)
 
-        await self._in_thread(add)
+        await self.in_thread(add)
 
     async def check_pending(self) -> IntakeOutcome | None:
         """Check and settle the oldest batch in the inbox; None if it is empty."""
-        rows = await self._in_thread(lambda db: db.inbox.oldest(self._batch))
+        rows = await self.in_thread(lambda db: db.inbox.oldest(self._batch))
         if not rows:
             return None
         verdicts = await self._checks.check([payload for _, payload in rows], self._clock())
@@ -119,7 +117,7 @@ class Intake:
                 db.inbox.remove(conn, (row_id for row_id, _ in rows))
             return outcome
 
-        return await self._in_thread(settle)
+        return await self.in_thread(settle)
 
     def close(self) -> None:
         """Stop the intake thread and close its connection (before the store closes)."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from printd.card import ArtworkCard, TemplateCard
+from printd.messages import JobMessage
 from printd.render.codes import CodeMiss, code128_mask, qr_fits
 from printd.render.errors import CardProblem, InvalidCard
 from printd.render.images import ImageProblem, probe_image
@@ -73,7 +75,7 @@ class CardChecker:
         self._extra_dir = extra_dir
         self._library = library
 
-    def __call__(self, job: Any) -> list[str]:
+    def __call__(self, job: JobMessage) -> list[str]:
         if self._library is None:
             self._library = TemplateLibrary(self._extra_dir)
         return [f"{p.field}: {p.message}" for p in validate_card(job.card, self._library)]
@@ -103,17 +105,23 @@ def _bad_character(value: str) -> str | None:
     return None
 
 
-def _check_fields(loaded: LoadedTemplate, card: TemplateCard) -> list[CardProblem]:
-    problems: list[CardProblem] = []
-    declared = loaded.template.fields
-    for name in sorted(set(card.fields) - set(declared)):
-        problems.append(
-            CardProblem(
-                f"fields.{_shown(name)}",
-                "unexpected",
-                f"template {loaded.name!r} has no such field",
-            )
+def _unexpected(
+    loaded: LoadedTemplate, given: Iterable[str], declared: Iterable[str], kind: str
+) -> list[CardProblem]:
+    """A problem for each ``kind`` (field, image) the card has and the template does not."""
+    return [
+        CardProblem(
+            f"{kind}s.{_shown(name)}",
+            "unexpected",
+            f"template {loaded.name!r} has no such {kind}",
         )
+        for name in sorted(set(given) - set(declared))
+    ]
+
+
+def _check_fields(loaded: LoadedTemplate, card: TemplateCard) -> list[CardProblem]:
+    declared = loaded.template.fields
+    problems = _unexpected(loaded, card.fields, declared, "field")
     for name, spec in declared.items():
         value = card.fields.get(name, "")
         where = f"fields.{name}"
@@ -145,16 +153,8 @@ def _check_fields(loaded: LoadedTemplate, card: TemplateCard) -> list[CardProble
 
 
 def _check_images(loaded: LoadedTemplate, card: TemplateCard) -> list[CardProblem]:
-    problems: list[CardProblem] = []
     declared = loaded.template.images
-    for name in sorted(set(card.images) - set(declared)):
-        problems.append(
-            CardProblem(
-                f"images.{_shown(name)}",
-                "unexpected",
-                f"template {loaded.name!r} has no such image",
-            )
-        )
+    problems = _unexpected(loaded, card.images, declared, "image")
     for name, spec in declared.items():
         where = f"images.{name}"
         data = card.images.get(name)
