@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 
+from printd.store.bulk import delete_ids, insert_rows
 from printd.store.clock import stamp
 
 
@@ -22,10 +23,7 @@ class Inbox:
 
     def add(self, conn: sqlite3.Connection, payloads: Sequence[bytes]) -> None:
         now = stamp()
-        conn.executemany(
-            "INSERT INTO inbox (received_at, payload) VALUES (?, ?)",
-            ((now, payload) for payload in payloads),
-        )
+        insert_rows(conn, "inbox", ("received_at", "payload"), [(now, p) for p in payloads])
 
     def oldest(self, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` rows in arrival order: (row id, payload)."""
@@ -35,7 +33,7 @@ class Inbox:
         return [(int(row[0]), bytes(row[1])) for row in rows]
 
     def remove(self, conn: sqlite3.Connection, ids: Iterable[int]) -> None:
-        conn.executemany("DELETE FROM inbox WHERE id = ?", ((i,) for i in ids))
+        delete_ids(conn, "inbox", "id", ids)
 
     def count(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM inbox").fetchone()[0])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from printd.store.bulk import update_ids
 from printd.store.clock import stamp
 
 
@@ -58,10 +59,7 @@ class Outbox:
         return [OutboxMessage(r[0], r[1], json.loads(r[2]), bool(r[3])) for r in rows]
 
     def mark_sent(self, seqs: Iterable[int]) -> None:
-        now = stamp()
-        self._conn.executemany(
-            "UPDATE outbox SET sent_at = ? WHERE seq = ?", ((now, s) for s in seqs)
-        )
+        update_ids(self._conn, "UPDATE outbox SET sent_at = ?", "seq", seqs, (stamp(),))
 
     def depth(self) -> int:
         """Messages not yet acknowledged by the broker."""
