@@ -284,10 +284,10 @@ class RegistryLink:
             if not self._absorbing:
                 self._check_wake.set()
             # Jobs waiting for their checks count against the credit, so the
-            # lower credit goes out before any receipt for them can: the
-            # checker runs only once this task awaits, and by then the credit
-            # is in the connection's send queue, ahead of any receipt.
-            await self._publish_credit(client)
+            # lower credit goes out before any receipt for them can: it is in
+            # the connection's send queue before this task yields, and their
+            # receipts exist only after a check round that starts later.
+            self._publish_credit(client)
 
     async def _check_loop(self) -> None:
         """Check and settle committed jobs, oldest first, until the inbox is empty."""
@@ -444,16 +444,22 @@ class RegistryLink:
             if self._status_dirty:
                 await self._publish_status(client)
             stale = time.monotonic() - self._credit_sent_at >= self._mqtt.credit_interval_s
-            await self._publish_credit(client, force=stale)
+            self._publish_credit(client, force=stale)
 
-    async def _publish_credit(self, client: aiomqtt.Client, *, force: bool = True) -> None:
+    def _publish_credit(self, client: aiomqtt.Client, *, force: bool = True) -> None:
+        """Queue the credit on the connection, without waiting for its PUBACK.
+
+        It is retained and sent again on every connection, so a lost one costs
+        nothing; waiting would hold intake up behind the backlog (manual_ack).
+        """
         credit = max(0, self._credit())
         if credit == self._last_credit and not force:
             return
         self._last_credit = credit
         self._credit_sent_at = time.monotonic()
         body = outbox_body(Credit, at=self._clock(), credit=credit)
-        await client.publish(
+        manual_ack.publish_nowait(
+            client,
             self.topics.station_topic("credit"),
             seal(body, station=self.topics.station, seq=None, signer=self._signer),
             qos=1,
