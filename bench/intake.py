@@ -38,6 +38,7 @@ import aiomqtt  # noqa: E402
 import orjson  # noqa: E402
 from brokers import MosquittoBroker  # noqa: E402
 
+from printd.cli.run import SWITCH_INTERVAL_S  # noqa: E402
 from printd.config import Settings  # noqa: E402
 from printd.messages import CommandMessage, JobMessage, now_utc  # noqa: E402
 from printd.mqtt import manual_ack  # noqa: E402
@@ -137,7 +138,9 @@ async def burst(n: int, work: Path) -> None:
     size = statistics.mean(len(p) for p in payloads)
     print(f"made {n} signed jobs of {size / 1024:.1f} KB mean in {time.perf_counter() - t:.1f} s")
 
-    with MosquittoBroker(work / "broker", max_queued_messages=n * 4) as broker:
+    # Saved as often as docs/protocol.md advises a deployment: each save writes
+    # every queued job, so a 1 s autosave (the tests' value) slows the drain.
+    with MosquittoBroker(work / "broker", max_queued_messages=n * 4, autosave_s=60) as broker:
         settings = _settings(broker, work / "station", registry)
         store = Store.open(settings.station.state_dir, daemon=True)
         queued = 0
@@ -313,6 +316,7 @@ async def main() -> None:
     args = parser.parse_args()
     global WORKERS, PROTOCOL
     WORKERS, PROTOCOL = args.workers, args.protocol
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # as `printd run` sets it
     print(f"MQTT {PROTOCOL}, {WORKERS} check processes")
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
         await burst(args.jobs, Path(tmp))

@@ -65,6 +65,7 @@ class MosquittoBroker:
         *,
         tls: bool = False,
         max_queued_messages: int = 200_000,
+        autosave_s: int = 1,
         extra_config: str = "",
     ) -> None:
         self.workdir = workdir
@@ -76,7 +77,9 @@ class MosquittoBroker:
         self.log_path = workdir / "mosquitto.log"
         self._proc: subprocess.Popen[bytes] | None = None
         lines = [
-            mosquitto_config(self.port, workdir, self.log_path, max_queued_messages).rstrip(),
+            mosquitto_config(
+                self.port, workdir, self.log_path, max_queued_messages, autosave_s
+            ).rstrip(),
             "log_type notice",
         ]
         if self.tls is not None:

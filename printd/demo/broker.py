@@ -35,8 +35,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def mosquitto_config(port: int, workdir: Path, log: Path, max_queued: int = 200_000) -> str:
-    """The settings a station's broker needs (see docs/protocol.md), on loopback."""
+def mosquitto_config(
+    port: int, workdir: Path, log: Path, max_queued: int = 200_000, autosave_s: int = 1
+) -> str:
+    """The settings a station's broker needs (see docs/protocol.md), on loopback.
+
+    ``autosave_s`` is short by default so a broker killed in a test or the
+    demo loses little; a deployment saves less often (each save writes every
+    queued job: see docs/protocol.md).
+    """
     lines = [
         # As root Mosquitto would switch to its own user and lose the work directory.
         f"user {getpass.getuser()}",
@@ -45,7 +52,7 @@ def mosquitto_config(port: int, workdir: Path, log: Path, max_queued: int = 200_
         "persistence true",
         f"persistence_location {workdir}/",
         "persistence_file mosquitto.db",
-        "autosave_interval 1",
+        f"autosave_interval {autosave_s}",
         # An offline station's backlog must not be dropped (default 1000).
         f"max_queued_messages {max_queued}",
         "max_queued_bytes 0",
