@@ -54,7 +54,7 @@ from printd.messages import (
     outbox_body,
     seal,
 )
-from printd.mqtt import manual_ack
+from printd.mqtt import fast_publish, manual_ack
 from printd.mqtt.checkpool import CheckPool
 from printd.mqtt.checks import CardValidator, CheckerSpec, no_card_checks
 from printd.mqtt.intake import Intake, IntakeOutcome
@@ -217,6 +217,7 @@ class RegistryLink:
         )
         client.pending_calls_threshold = 10_000  # the flusher pipelines on purpose
         manual_ack.enable(client)
+        fast_publish.install()
         return client
 
     async def _connection(self) -> None:
