@@ -43,20 +43,21 @@ def decode_publish(
 ) -> _packet.PublishPacket:
     """Decode a PUBLISH packet's variable header and payload (after the fixed header)."""
     try:
-        return _decode(header, packet, protocol)
+        with memoryview(packet) as view:  # slices of a view copy nothing; bytes() copies once
+            return _decode(header, packet, view, protocol)
     except (struct.error, IndexError, KeyError, ValueError) as err:
         raise MalformedPacket(str(err)) from err
 
 
 def _decode(
-    header: int, packet: bytes | bytearray, protocol: MQTTProtocolVersion
+    header: int, packet: bytes | bytearray, view: memoryview, protocol: MQTTProtocolVersion
 ) -> _packet.PublishPacket:
     qos = (header & 0x06) >> 1
     (topic_length,) = _UNSIGNED_SHORT.unpack_from(packet, 0)
     position = 2 + topic_length
     if position > len(packet):
         raise MalformedPacket("topic longer than the packet")
-    topic = bytes(packet[2:position])
+    topic = bytes(view[2:position])
     if protocol != MQTTProtocolVersion.MQTTv5 and topic_length == 0:
         raise MalformedPacket("topic can't be empty in MQTTv3")
     mid = 0
@@ -74,7 +75,7 @@ def _decode(
             length, length_bytes = VariableByteIntegers.decode(prefix)  # type: ignore[no-untyped-call]
             end = position + length_bytes + length
             properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.unpack(bytes(packet[position:end]))  # type: ignore[no-untyped-call]
+            properties.unpack(bytes(view[position:end]))  # type: ignore[no-untyped-call]
             position = end
     return _packet.PublishPacket(
         dup=(header & 0x08) != 0,
@@ -83,7 +84,7 @@ def _decode(
         topic=topic,
         mid=mid,
         properties=properties,
-        payload=bytes(packet[position:]),
+        payload=bytes(view[position:]),
     )
 
 
