@@ -34,6 +34,7 @@ import structlog
 
 from printd.messages import RejectReason
 from printd.mqtt.checks import CheckerSpec, JobChecker, Rejection, Verdict
+from printd.worker_exit import exit_with_parent
 
 log = structlog.get_logger("printd.mqtt")
 
@@ -45,6 +46,7 @@ _checker: JobChecker | None = None  # one per worker process
 
 def _start_worker(spec: CheckerSpec) -> None:
     global _checker
+    exit_with_parent()
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICE)
     _checker = spec.build()

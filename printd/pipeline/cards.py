@@ -84,7 +84,7 @@ class CardPreparer:
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=start_worker,
-                initargs=(os.getpid(), self._log_level),
+                initargs=(self._log_level,),
             )
         return self._processes
 

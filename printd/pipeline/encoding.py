@@ -15,18 +15,16 @@ the artwork source and the encoder.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 
 from drivers.base import CardArtwork, PreparedCard
+from printd.worker_exit import exit_with_parent
 
 # Turns a job's stored payload into the card's artwork (parse + render).
 ArtworkSource = Callable[[bytes], CardArtwork]
 # A driver family's encoder: artwork in, the printer's panels out (no I/O).
 CardEncoder = Callable[[CardArtwork], PreparedCard]
-
-PARENT_POLL_S = 1.0
 
 
 class CardNotPrintable(Exception):
@@ -57,22 +55,12 @@ def prepare_in_process(
     return prepare(artwork, encode, payload, time.process_time)
 
 
-def start_worker(parent_pid: int, log_level: str) -> None:
-    """Worker process set-up: JSON logs like the daemon's, and exit with the daemon.
-
-    A daemon killed with SIGKILL cannot stop its pool; a worker that outlived
-    it would sit idle forever, so it watches for being orphaned.
-    """
+def start_worker(log_level: str) -> None:
+    """Worker process set-up: JSON logs like the daemon's, and exit with the daemon."""
     from printd.logs import configure_logging
 
     configure_logging(log_level, "json")
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(PARENT_POLL_S)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    exit_with_parent()
 
 
 def warm_up(artwork: ArtworkSource, encode: CardEncoder) -> int:

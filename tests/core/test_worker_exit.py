@@ -1,0 +1,83 @@
+"""Pool workers of a daemon killed with SIGKILL leave with it (forkserver and spawn pools)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CHILD = """
+import multiprocessing as mp, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from printd.mqtt.checkpool import WORKER_NICE  # noqa: F401 - the check pool's module
+from printd.pipeline.encoding import start_worker
+from printd.worker_exit import exit_with_parent
+
+if __name__ == "__main__":
+    checks = ProcessPoolExecutor(
+        2, mp_context=mp.get_context("forkserver"), initializer=exit_with_parent
+    )
+    cards = ProcessPoolExecutor(
+        2, mp_context=mp.get_context("spawn"), initializer=start_worker, initargs=("warning",)
+    )
+    for pool in (checks, cards):
+        for future in [pool.submit(time.sleep, 0.3) for _ in range(4)]:
+            future.result()
+    print("ready", flush=True)
+    time.sleep(600)
+"""
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_exit_when_the_daemon_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "daemon_with_pools.py"
+    script.write_text(CHILD)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers: set[int] = set()
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        workers = _descendants(proc.pid)
+        # two fork-server workers, two spawned ones, the fork server, resource trackers
+        assert len(workers) >= 5
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.1)
+        assert [pid for pid in workers if _alive(pid)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in workers | _descendants(proc.pid):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
