@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from functools import partial
 
 import serial
 import serial_asyncio_fast
@@ -12,6 +13,39 @@ from drivers.base import PrinterTimeout, TransportError
 
 READ_CHUNK = 4096
 WRITE_TIMEOUT_S = 30.0
+
+
+class _DrainAwareSerialTransport(serial_asyncio_fast.SerialTransport):
+    """pyserial-asyncio-fast's transport, which stops watching the port once its
+    write buffer is empty.
+
+    Version 0.16 leaves the port's writer registered after a large write has
+    drained (upstream pull request 36, open), so the event loop calls it on
+    every turn while the port is writable, and each call fails with
+    "Write buffer should not be empty" and a logged traceback: 15 a card,
+    most of the daemon's CPU in bench/pipeline.py. Private names of the
+    library are used here and nowhere else.
+    """
+
+    def _write_ready(self) -> None:
+        if self._write_buffer:
+            super()._write_ready()
+        if not self._write_buffer:
+            self._remove_writer()
+
+
+async def _open_serial(
+    device: str, baudrate: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """serial_asyncio_fast.open_serial_connection, with the transport above."""
+    loop = asyncio.get_running_loop()
+    port = await loop.run_in_executor(
+        None, partial(serial.serial_for_url, device, baudrate=baudrate, rtscts=False, xonxoff=False)
+    )
+    reader = asyncio.StreamReader(loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport = _DrainAwareSerialTransport(loop, protocol, port)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
 class SerialTransport:
@@ -28,10 +62,7 @@ class SerialTransport:
     async def open(self) -> None:
         try:
             self._reader, self._writer = await asyncio.wait_for(
-                serial_asyncio_fast.open_serial_connection(
-                    url=self.device, baudrate=self.baudrate, rtscts=False, xonxoff=False
-                ),
-                self._open_timeout_s,
+                _open_serial(self.device, self.baudrate), self._open_timeout_s
             )
         except TimeoutError:
             raise TransportError(f"opening {self.device} timed out") from None
