@@ -14,12 +14,18 @@ the artwork source and the encoder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
 
 from drivers.base import CardArtwork, PreparedCard
 from printd.worker_exit import exit_with_parent
+
+# Below the event loop that drives the printers: cards are prepared ahead,
+# so a card ready a little later costs nothing, while a late reply to a
+# printer costs card time.
+WORKER_NICE = 10
 
 # Turns a job's stored payload into the card's artwork (parse + render).
 ArtworkSource = Callable[[bytes], CardArtwork]
@@ -61,6 +67,8 @@ def start_worker(log_level: str) -> None:
 
     configure_logging(log_level, "json")
     exit_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
 
 
 def warm_up(artwork: ArtworkSource, encode: CardEncoder) -> int:
