@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from stations import artwork_png
+from stations import add_jobs
 
 from drivers.base import DriverOptions
 from drivers.evolis.driver import EvolisDriver
@@ -23,18 +21,7 @@ from printd.store import Store
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(tmp_path) as opened:
-        payload = json.dumps({"card": {"kind": "artwork", "front": artwork_png()}}).encode()
-        with opened.transaction() as conn:
-            for n in range(3):
-                opened.jobs.accept(
-                    conn,
-                    job_id=f"j{n}",
-                    priority="normal",
-                    not_after=datetime.now(UTC) + timedelta(hours=1),
-                    payload=payload,
-                    content_hash="h",
-                    key_id="k",
-                )
+        add_jobs(opened, 3)
         yield opened
 
 
@@ -48,8 +35,8 @@ async def test_worker_processes_prepare_the_same_panels_as_a_thread(store: Store
     in_processes = CardPreparer(store, artwork)
     in_threads = CardPreparer(store, artwork, processes=False)
     try:
-        a = await in_processes.get("j0", driver())
-        b = await in_threads.get("j0", driver())
+        a = await in_processes.get("job-00000", driver())
+        b = await in_threads.get("job-00000", driver())
     finally:
         in_processes.cancel_all()
         in_threads.cancel_all()
@@ -62,11 +49,11 @@ async def test_a_killed_worker_does_not_fail_the_card(store: Store) -> None:
     """When a worker process dies, a fresh pool prepares the card."""
     cards = CardPreparer(store, ArtworkRenderer(None))
     try:
-        await cards.get("j0", driver())
+        await cards.get("job-00000", driver())
         pool = cards._pool()
         for pid in list(pool._processes):  # type: ignore[attr-defined]
             os.kill(pid, signal.SIGKILL)
-        prepared = await cards.get("j1", driver())
+        prepared = await cards.get("job-00001", driver())
     finally:
         cards.cancel_all()
     assert prepared.sides == 1

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from stations import add_jobs
 
 from printd.pipeline import jobflow
 from printd.pipeline.writer import StoreWriter, WriterStopped
@@ -24,17 +24,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
         opened.ledger.receive("BOX-1", SERIALS, "t")
         opened.ledger.load("p1", SERIALS[:10], "t")
         opened.ledger.load("p2", SERIALS[10:], "t")
-        with opened.transaction() as conn:
-            for n in range(6):
-                opened.jobs.accept(
-                    conn,
-                    job_id=f"j{n}",
-                    priority="normal",
-                    not_after=datetime.now(UTC) + timedelta(hours=1),
-                    payload=b'{"card": {}}',
-                    content_hash="h",
-                    key_id="k",
-                )
+        add_jobs(opened, 6)
         yield opened
 
 
