@@ -22,8 +22,8 @@ class _DrainAwareSerialTransport(serial_asyncio_fast.SerialTransport):
     Version 0.16 leaves the port's writer registered after a large write has
     drained (upstream pull request 36, open), so the event loop calls it on
     every turn while the port is writable, and each call fails with
-    "Write buffer should not be empty" and a logged traceback: 15 a card,
-    most of the daemon's CPU in bench/pipeline.py. Private names of the
+    "Write buffer should not be empty" and a logged traceback (29,418 of
+    them in one 2,000-card run of bench/pipeline.py). Private names of the
     library are used here and nowhere else.
     """
 
