@@ -44,6 +44,10 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 30000")
+    # A savepoint's sub-journal and a sort's scratch space are small here; kept
+    # in memory they cost no temp file created and unlinked per statement, as
+    # the default did for every savepoint the printer writer takes.
+    conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 
