@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from drivers.evolis.panels import DecodedPanel
 
 
@@ -125,7 +127,7 @@ class Card:
             "chip_data": self.chip_data.hex() if self.chip_data is not None else None,
             "sides": {side: [p.panel for p in panels] for side, panels in self.sides.items()},
             "inked": {
-                side: {p.panel: int(p.plane.astype(bool).sum()) for p in panels}
+                side: {p.panel: int(np.count_nonzero(p.plane)) for p in panels}
                 for side, panels in self.sides.items()
             },
             "note": self.note,
