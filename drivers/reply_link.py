@@ -1,11 +1,16 @@
-"""One request in flight at a time over a byte transport: what every driver needs.
+"""Requests and their replies over a byte transport: what every driver needs.
 
 A single reader task feeds received bytes to the family's I/O-free codec and
-completes the waiting request. The waiter is registered before the request is
-written, and removed on success, timeout and cancellation alike; after a
-timeout or an error the codec is reset, so a late reply cannot answer the
-next request. A link error fails the waiting request at once and every later
-one until the link is opened again (:meth:`ReplyLink.ensure`).
+completes the waiting exchange. An exchange is one write that carries one or
+more commands and waits for that many replies, in order: a family whose
+printer buffers a job stream (Evolis) sends a side's panel downloads in one
+go instead of waiting for each reply. One exchange is in flight at a time.
+
+The waiter is registered before the request is written, and removed on
+success, timeout and cancellation alike; after a timeout or an error the codec
+is reset, so a late reply cannot answer the next request. A link error fails
+the waiting exchange at once and every later one until the link is opened
+again (:meth:`ReplyLink.ensure`).
 """
 
 from __future__ import annotations
@@ -34,19 +39,32 @@ class Codec(Protocol[R_co]):
     def next_reply(self) -> R_co | None: ...
 
 
+class _Exchange(Generic[R]):
+    """The replies one write is waiting for."""
+
+    __slots__ = ("deadline", "expected", "future", "replies", "timeout_s")
+
+    def __init__(self, future: asyncio.Future[list[R]], expected: int, timeout_s: float) -> None:
+        self.future = future
+        self.expected = expected
+        self.timeout_s = timeout_s
+        self.replies: list[R] = []
+        self.deadline: asyncio.Timeout | None = None
+
+
 class ReplyLink(Generic[R]):
     def __init__(self, transport: Transport, codec: Codec[R], name: str) -> None:
         self.transport = transport
         self._codec = codec
         self._name = name
         self._lock = asyncio.Lock()
-        self._waiter: asyncio.Future[R] | None = None
+        self._exchange: _Exchange[R] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._error: str | None = None
 
     @property
     def pending_waiters(self) -> int:
-        return 0 if self._waiter is None else 1
+        return 0 if self._exchange is None else 1
 
     async def open(self) -> None:
         await self.transport.open()
@@ -76,22 +94,35 @@ class ReplyLink(Generic[R]):
 
         ``what`` names the request in the timeout message: "no reply to X".
         """
+        (reply,) = await self.exchange(encode, 1, timeout_s, what)
+        return reply
+
+    async def exchange(
+        self, encode: Callable[[], bytes], count: int, timeout_s: float, what: str
+    ) -> list[R]:
+        """Write ``encode()``, which carries ``count`` commands, and wait for
+        their ``count`` replies. ``timeout_s`` bounds the wait for each reply,
+        not the whole exchange: a printer that is still answering is alive.
+        """
         async with self._lock:
             self._check_open()
-            waiter: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
+            loop = asyncio.get_running_loop()
+            exchange = _Exchange[R](loop.create_future(), count, timeout_s)
+            self._exchange = exchange
             try:
                 await self.transport.write(encode())
-                async with asyncio.timeout(timeout_s):
-                    return await waiter
+                async with asyncio.timeout(timeout_s) as deadline:
+                    exchange.deadline = deadline
+                    return await exchange.future
             except TimeoutError:
                 self._codec.reset()
-                raise PrinterTimeout(f"{what} within {timeout_s:g} s") from None
+                progress = f" ({len(exchange.replies)} of {count} answered)" if count > 1 else ""
+                raise PrinterTimeout(f"{what} within {timeout_s:g} s{progress}") from None
             except BaseException:
                 self._codec.reset()
                 raise
             finally:
-                self._waiter = None
+                self._exchange = None
 
     async def send(self, encode: Callable[[], bytes], timeout_s: float, what: str) -> None:
         """Write ``encode()`` (called under the lock); no reply is awaited."""
@@ -116,12 +147,20 @@ class ReplyLink(Generic[R]):
                 continue
             except TransportError as exc:
                 self._error = str(exc)
-                waiter = self._waiter
-                if waiter is not None and not waiter.done():
-                    waiter.set_exception(TransportError(str(exc)))
+                exchange = self._exchange
+                if exchange is not None and not exchange.future.done():
+                    exchange.future.set_exception(TransportError(str(exc)))
                 return
             self._codec.receive_data(data)
             while (reply := self._codec.next_reply()) is not None:
-                waiter = self._waiter
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(reply)
+                exchange = self._exchange
+                if exchange is None or exchange.future.done():
+                    continue
+                exchange.replies.append(reply)
+                if len(exchange.replies) == exchange.expected:
+                    exchange.future.set_result(exchange.replies)
+                elif exchange.deadline is not None:
+                    # The printer is working through the stream: give the
+                    # next reply its own full timeout.
+                    loop = asyncio.get_running_loop()
+                    exchange.deadline.reschedule(loop.time() + exchange.timeout_s)

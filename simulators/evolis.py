@@ -68,8 +68,11 @@ class EvolisPrinter:
                 self.machine.delay(Step.FEED), ERROR_REPLY[TROUBLE_REPLY[exc.trouble]]
             )
         except PowerCut:
+            # The printer's memory goes with the power: commands it had
+            # buffered but not yet run, and a download half received.
             self.in_sequence = False
             self.pending = []
+            self.parser = CommandParser()
             return Response(self.machine.delay(Step.PRINT_PANEL), None)
         return self._reply(delay, text)
 

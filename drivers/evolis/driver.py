@@ -1,6 +1,11 @@
 """The asyncio Evolis driver: the codec, a transport, and one card at a time.
 
-One request is in flight at a time (:mod:`drivers.reply_link`).
+One exchange is in flight at a time (:mod:`drivers.reply_link`). Commands
+that cannot move a card out of turn go out together and are answered in
+order: ``Pr`` with ``Ss``, and a side's ``Sr``/``Sv`` with its panel
+downloads, as a job stream does. Feeding (``Si``) and ejecting (``Se``) each
+wait for their own reply: whether a blank left the feeder, and whether the
+card goes to the output or the reject bin, depend on what came before.
 """
 
 from __future__ import annotations
@@ -157,6 +162,17 @@ class EvolisDriver:
     async def _step(self, command: Command) -> Reply:
         return await self._request(command, self.options.card_timeout_s)
 
+    async def _steps(self, commands: tuple[Command, ...]) -> Reply:
+        """Send ``commands`` as one stream; the first reply that is not OK,
+        or the last one."""
+        replies = await self._link.exchange(
+            lambda: self._conn.send_all(commands),
+            len(commands),
+            self.options.card_timeout_s,
+            f"no reply to {'+'.join(dict.fromkeys(c.name for c in commands))}",
+        )
+        return next((reply for reply in replies if not reply.ok), replies[-1])
+
     # --------------------------------------------------------------- public
 
     @property
@@ -246,10 +262,9 @@ class EvolisDriver:
     async def _run_card(
         self, job: EvolisJob, chip_data: bytes | None, serial: str | None
     ) -> CardOutcome:
-        for opening in (Command("Pr", ("ymcko",)), Command("Ss")):
-            reply = await self._step(opening)
-            if not reply.ok:
-                return await self._not_fed(reply)
+        reply = await self._steps((Command("Pr", ("ymcko",)), Command("Ss")))
+        if not reply.ok:
+            return await self._not_fed(reply)
 
         station = self.options.chip_station
         feed = (
@@ -284,13 +299,9 @@ class EvolisDriver:
                 )
 
         for index, side in enumerate(job.sides):
-            reply = await self._step(Command("Sr" if index == 0 else "Sv"))
+            reply = await self._steps((Command("Sr" if index == 0 else "Sv"), *side))
             if not reply.ok:
                 return await self._print_failed(serial, reply)
-            for panel in side:
-                reply = await self._step(panel)
-                if not reply.ok:
-                    return await self._print_failed(serial, reply)
         reply = await self._step(Command("Se"))
         if not reply.ok:
             return await self._print_failed(serial, reply)

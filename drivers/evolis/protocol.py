@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 ESC = 0x1B
@@ -245,28 +246,41 @@ class HostState(enum.Enum):
 
 
 class HostConnection:
-    """The driver's side: one command in flight, one reply for it.
+    """The driver's side: commands sent, each answered by one reply, in order.
 
-    ``send`` moves IDLE -> AWAITING_REPLY; ``next_reply`` hands back the reply
-    and moves back to IDLE. ``reset`` returns to IDLE after a timeout or a
-    dropped link, discarding anything half-received.
+    Several commands may be in flight: an Evolis printer buffers a job stream
+    and answers its commands one by one, so a side's panels can go out in one
+    write. ``next_reply`` hands back the oldest command's reply; ``reset``
+    forgets every command in flight after a timeout or a dropped link, and
+    anything half-received.
     """
 
     def __init__(self) -> None:
-        self.state = HostState.IDLE
-        self.in_flight: Command | None = None
+        self._in_flight: deque[Command] = deque()
         self._parser = ReplyParser()
+
+    @property
+    def state(self) -> HostState:
+        return HostState.AWAITING_REPLY if self._in_flight else HostState.IDLE
+
+    @property
+    def in_flight(self) -> Command | None:
+        """The oldest command still waiting for its reply."""
+        return self._in_flight[0] if self._in_flight else None
 
     @property
     def discarded(self) -> int:
         return self._parser.discarded
 
     def send(self, command: Command) -> bytes:
-        if self.state is not HostState.IDLE:
-            raise LocalProtocolError(f"cannot send {command.name}: {self.in_flight} in flight")
-        data = command.encode()
-        self.state = HostState.AWAITING_REPLY
-        self.in_flight = command
+        return self.send_all((command,))
+
+    def send_all(self, commands: Iterable[Command]) -> bytes:
+        """The bytes of ``commands`` in one stream; nothing is in flight if
+        any of them cannot be encoded."""
+        commands = tuple(commands)
+        data = b"".join([command.encode() for command in commands])
+        self._in_flight.extend(commands)
         return data
 
     def receive_data(self, data: bytes) -> None:
@@ -276,17 +290,15 @@ class HostConnection:
         reply = self._parser.next_reply()
         if reply is None:
             return None
-        if self.state is not HostState.AWAITING_REPLY:
+        if not self._in_flight:
             # A reply nobody asked for (late answer after a timeout): drop it.
             self._parser.discarded += len(reply.text)
             return None
-        self.state = HostState.IDLE
-        self.in_flight = None
+        self._in_flight.popleft()
         return reply
 
     def reset(self) -> None:
-        self.state = HostState.IDLE
-        self.in_flight = None
+        self._in_flight.clear()
         self._parser.clear()
 
 

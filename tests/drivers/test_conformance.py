@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +25,8 @@ from drivers.base import (
     SpoilReason,
 )
 from drivers.evolis import panels
-from drivers.evolis.driver import EvolisDriver
+from drivers.evolis.driver import EvolisDriver, EvolisJob
+from drivers.evolis.protocol import dbc
 from drivers.magicard import panels as magicard_panels
 from drivers.magicard.driver import MagicardDriver
 from drivers.transports.memory import Delivery
@@ -399,3 +400,43 @@ async def test_card_prepared_for_another_family_is_refused(rig: Rig) -> None:
     with pytest.raises(ValueError, match="prepared for"):
         await rig.driver.print_card(PreparedCard("other", object(), 1), "AB-1")
     assert rig.machine.cards_fed == 0
+
+
+@pytest.mark.parametrize("delivery", list(Delivery), ids=str)
+async def test_evolis_panel_refused_mid_stream_rejects_the_card(delivery: Delivery) -> None:
+    """A side's panels go out as one stream. One refused in the middle rejects
+    the card, and the replies to the panels after it answer nothing later."""
+    async with make_rig("evolis", delivery) as rig:
+        prepared = rig.driver.prepare(rig.card())
+        assert isinstance(prepared.payload, EvolisJob)
+        front, back = prepared.payload.sides
+        broken_front = (*front[:2], dbc("c", 32, b"\xff\x00"), *front[3:])
+        broken = replace(prepared, payload=EvolisJob((broken_front, back)))
+        serial = rig.next_serial()
+        outcome = await rig.driver.print_card(broken, serial)
+        assert isinstance(outcome, Spoiled)
+        assert outcome.reason is SpoilReason.PRINT_ERROR
+        assert [c.serial for c in rig.machine.reject] == [serial]
+        assert rig.machine.output == []
+        assert rig.driver.pending_waiters == 0
+
+        serial = rig.next_serial()
+        assert await rig.driver.print_card(prepared, serial) == Issued(serial)
+        assert [c.serial for c in rig.machine.output] == [serial]
+        assert sorted(rig.machine.output[0].sides) == ["back", "front"]
+
+
+@pytest.mark.parametrize("delivery", list(Delivery), ids=str)
+async def test_evolis_printer_silent_during_a_stream_names_what_it_answered(
+    delivery: Delivery,
+) -> None:
+    """Power lost as the back side's stream turns the card (``Sv`` prints the
+    front): a fault with the card fed, and the message says how far the
+    printer got."""
+    async with make_rig("evolis", delivery) as rig:
+        rig.machine.inject(Fault.POWER_LOSS)
+        outcome = await rig.driver.print_card(rig.driver.prepare(rig.card()), rig.next_serial())
+        assert isinstance(outcome, PrinterFault)
+        assert outcome.card_fed
+        assert outcome.detail.startswith("no reply to Sv+Dbc within")
+        assert outcome.detail.endswith("(0 of 6 answered)")

@@ -112,17 +112,33 @@ def test_error_replies_are_classified() -> None:
     assert Reply("OK").ok
 
 
-def test_host_connection_allows_one_command_in_flight() -> None:
-    """A second send before the reply is a local error; reset frees it."""
+def test_host_connection_answers_pipelined_commands_in_order() -> None:
+    """Commands sent in one stream get their replies oldest first; reset
+    forgets everything still in flight."""
     conn = HostConnection()
     assert conn.send(Command("Rtp")) == b"\x1bRtp\r"
-    with pytest.raises(LocalProtocolError):
-        conn.send(Command("Rsn"))
-    conn.receive_data(b"Primacy\r")
+    assert conn.send_all([Command("Rsn"), Command("Rfv")]) == b"\x1bRsn\r\x1bRfv\r"
+    assert conn.in_flight == Command("Rtp")
+    conn.receive_data(b"Primacy\rSN1\r")
     assert conn.next_reply() == Reply("Primacy")
+    assert conn.next_reply() == Reply("SN1")
+    assert conn.next_reply() is None
+    assert conn.in_flight == Command("Rfv")
+    assert conn.state is HostState.AWAITING_REPLY
+    conn.receive_data(b"1.0\r")
+    assert conn.next_reply() == Reply("1.0")
     assert conn.state is HostState.IDLE
     conn.send(Command("Rsn"))
     conn.reset()
+    assert conn.state is HostState.IDLE
+    conn.receive_data(b"SN1\r")
+    assert conn.next_reply() is None
+
+
+def test_a_stream_with_a_bad_command_sends_nothing() -> None:
+    conn = HostConnection()
+    with pytest.raises(LocalProtocolError):
+        conn.send_all([Command("Sr"), Command("Db", ("k", "2"), b"short")])
     assert conn.state is HostState.IDLE
 
 
