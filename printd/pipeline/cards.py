@@ -151,11 +151,13 @@ class CardPreparer:
         mine = sum(1 for key in self._pending if key[1] == family)
         if mine >= self._ahead:
             return
-        for job in self._store.jobs.listing((JobState.QUEUED,), limit=self._ahead):
-            key = (job.job_id, family)
+        # Ids only: this runs on the event loop once a card, and whole records
+        # (dates parsed, payload looked up) cost six times as much.
+        for job_id in self._store.jobs.queued_ids(self._ahead):
+            key = (job_id, family)
             if key in self._pending:
                 continue
-            future = self._start(job.job_id, driver)
+            future = self._start(job_id, driver)
             if future is not None:
                 # A prefetch nobody claims must not log "exception never retrieved".
                 future.add_done_callback(_consume_exception)

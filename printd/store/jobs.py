@@ -319,6 +319,14 @@ class Jobs:
         )
         return [JobRecord.from_row(r) for r in rows]
 
+    def queued_ids(self, limit: int) -> list[str]:
+        """The ids of the next ``limit`` queued jobs, in queue order (an index walk)."""
+        rows = self._conn.execute(
+            "SELECT job_id FROM jobs WHERE state = 'queued' ORDER BY priority, id LIMIT ?",
+            (limit,),
+        )
+        return [row[0] for row in rows]
+
     def in_state(self, state: JobState) -> list[JobRecord]:
         rows = self._conn.execute(f"{_SELECT} WHERE state = ? ORDER BY id", (state.value,))
         return [JobRecord.from_row(r) for r in rows]

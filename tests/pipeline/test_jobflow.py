@@ -56,6 +56,17 @@ def test_urgent_first_then_oldest(store: Store) -> None:
     assert order == ["u1", "u2", "n1", "n2"]
 
 
+def test_cards_are_prepared_ahead_in_claim_order(store: Store) -> None:
+    """The ids the card preparer reads ahead come in the order claims take them."""
+    for job_id, priority in (("n1", "normal"), ("u1", "urgent"), ("n2", "normal")):
+        add_job(store, job_id, priority)
+    assert store.jobs.queued_ids(10) == ["u1", "n1", "n2"]
+    assert store.jobs.queued_ids(2) == ["u1", "n1"]
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    assert store.jobs.queued_ids(10) == ["n1", "n2"]
+
+
 def test_claim_reserves_the_next_blank_in_feeder_order(store: Store) -> None:
     """The blank reserved is the one the printer feeds next."""
     add_job(store, "j1")
