@@ -1,7 +1,8 @@
 """Requests and their replies over a byte transport: what every driver needs.
 
-A single reader task feeds received bytes to the family's I/O-free codec and
-completes the waiting exchange. An exchange is one write that carries one or
+Received bytes go to the family's I/O-free codec, which completes the waiting
+exchange: straight from the transport where it can hand them over
+(:class:`ListeningTransport`), else from a reader task. An exchange is one write that carries one or
 more commands and waits for that many replies, in order: a family whose
 printer buffers a job stream (Evolis) sends a side's panel downloads in one
 go instead of waiting for each reply. One exchange is in flight at a time.
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 from drivers.base import PrinterTimeout, TransportError
-from drivers.transports.base import Transport
+from drivers.transports.base import ListeningTransport, Transport
 
 READ_POLL_S = 1.0
 
@@ -60,6 +61,8 @@ class ReplyLink(Generic[R]):
         self._lock = asyncio.Lock()
         self._exchange: _Exchange[R] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._listening = False
+        self._opened = 0
         self._error: str | None = None
 
     @property
@@ -70,11 +73,24 @@ class ReplyLink(Generic[R]):
         await self.transport.open()
         self._error = None
         self._codec.reset()
+        if isinstance(self.transport, ListeningTransport):
+            self._listening = True
+            self._opened += 1
+            opened = self._opened
+
+            def lost(why: str) -> None:
+                if opened == self._opened:  # not a port closed before a reopen
+                    self._lost(why)
+
+            self.transport.listen(self._received, lost)
+            return
         self._reader = asyncio.create_task(
             self._read_loop(), name=f"{self._name}-reader:{self.transport.description}"
         )
 
     async def close(self) -> None:
+        self._listening = False
+        self._opened += 1
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.cancel()
@@ -84,7 +100,7 @@ class ReplyLink(Generic[R]):
 
     async def ensure(self) -> None:
         """Open the link again if it failed (a printer unplugged and back)."""
-        if self._reader is not None and not self._reader.done():
+        if self._is_open():
             return
         await self.close()
         await self.open()
@@ -135,8 +151,13 @@ class ReplyLink(Generic[R]):
             except TimeoutError:
                 raise PrinterTimeout(f"{what} within {timeout_s:g} s") from None
 
+    def _is_open(self) -> bool:
+        if self._listening:
+            return self._error is None
+        return self._reader is not None and not self._reader.done()
+
     def _check_open(self) -> None:
-        if self._reader is None or self._reader.done():
+        if not self._is_open():
             raise TransportError(self._error or "link is not open")
 
     async def _read_loop(self) -> None:
@@ -146,21 +167,29 @@ class ReplyLink(Generic[R]):
             except PrinterTimeout:
                 continue
             except TransportError as exc:
-                self._error = str(exc)
-                exchange = self._exchange
-                if exchange is not None and not exchange.future.done():
-                    exchange.future.set_exception(TransportError(str(exc)))
+                self._lost(str(exc))
                 return
-            self._codec.receive_data(data)
-            while (reply := self._codec.next_reply()) is not None:
-                exchange = self._exchange
-                if exchange is None or exchange.future.done():
-                    continue
-                exchange.replies.append(reply)
-                if len(exchange.replies) == exchange.expected:
-                    exchange.future.set_result(exchange.replies)
-                elif exchange.deadline is not None:
-                    # The printer is working through the stream: give the
-                    # next reply its own full timeout.
-                    loop = asyncio.get_running_loop()
-                    exchange.deadline.reschedule(loop.time() + exchange.timeout_s)
+            self._received(data)
+
+    def _lost(self, why: str) -> None:
+        if not self._listening and self._reader is None:
+            return  # closed on purpose
+        self._error = why
+        exchange = self._exchange
+        if exchange is not None and not exchange.future.done():
+            exchange.future.set_exception(TransportError(why))
+
+    def _received(self, data: bytes) -> None:
+        self._codec.receive_data(data)
+        while (reply := self._codec.next_reply()) is not None:
+            exchange = self._exchange
+            if exchange is None or exchange.future.done():
+                continue
+            exchange.replies.append(reply)
+            if len(exchange.replies) == exchange.expected:
+                exchange.future.set_result(exchange.replies)
+            elif exchange.deadline is not None:
+                # The printer is working through the stream: give the
+                # next reply its own full timeout.
+                loop = asyncio.get_running_loop()
+                exchange.deadline.reschedule(loop.time() + exchange.timeout_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 
@@ -26,4 +27,18 @@ class Transport(Protocol):
 
     def discard_input(self) -> None:
         """Drop bytes already received but not yet read (before a retry)."""
+        ...
+
+
+@runtime_checkable
+class ListeningTransport(Transport, Protocol):
+    """A transport that can hand received bytes straight to a listener.
+
+    A printer link then spends no read call, future and timer per chunk;
+    ``read`` is not used once a listener is set.
+    """
+
+    def listen(self, on_data: Callable[[bytes], None], on_lost: Callable[[str], None]) -> None:
+        """Give ``on_data`` every byte received from now on (and any not yet
+        read); call ``on_lost`` once, with why, when the link is gone."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from functools import partial
 
 import serial
@@ -11,7 +12,6 @@ import serial_asyncio_fast
 
 from drivers.base import PrinterTimeout, TransportError
 
-READ_CHUNK = 4096
 WRITE_TIMEOUT_S = 30.0
 
 
@@ -34,34 +34,99 @@ class _DrainAwareSerialTransport(serial_asyncio_fast.SerialTransport):
             self._remove_writer()
 
 
+class _PortProtocol(asyncio.Protocol):
+    """What the port delivers: handed to a listener as it arrives, or kept
+    for :meth:`SerialTransport.read`; and the write flow control."""
+
+    def __init__(self, device: str) -> None:
+        self._device = device
+        self.buffer = bytearray()
+        self.lost: str | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+        self._on_data: Callable[[bytes], None] | None = None
+        self._on_lost: Callable[[str], None] | None = None
+        self._readable: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+
+    def listen(self, on_data: Callable[[bytes], None], on_lost: Callable[[str], None]) -> None:
+        self._on_data, self._on_lost = on_data, on_lost
+        if self.buffer:
+            data = bytes(self.buffer)
+            self.buffer.clear()
+            on_data(data)
+        if self.lost is not None:
+            on_lost(self.lost)
+
+    def data_received(self, data: bytes) -> None:
+        if self._on_data is not None:
+            self._on_data(data)
+            return
+        self.buffer += data
+        self._wake(self._readable)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = f"reading {self._device} failed: {exc}" if exc else f"{self._device} was closed"
+        self._wake(self._readable)
+        self._wake(self._drained)
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self._on_lost is not None:
+            self._on_lost(self.lost)
+
+    def pause_writing(self) -> None:
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        self._wake(self._drained)
+
+    async def readable(self) -> None:
+        self._readable = asyncio.get_running_loop().create_future()
+        try:
+            await self._readable
+        finally:
+            self._readable = None
+
+    async def drained(self) -> None:
+        if self._drained is not None:
+            await self._drained
+
+    @staticmethod
+    def _wake(future: asyncio.Future[None] | None) -> None:
+        if future is not None and not future.done():
+            future.set_result(None)
+
+
 async def _open_serial(
     device: str, baudrate: int
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """serial_asyncio_fast.open_serial_connection, with the transport above."""
+) -> tuple[_DrainAwareSerialTransport, _PortProtocol]:
     loop = asyncio.get_running_loop()
     port = await loop.run_in_executor(
         None, partial(serial.serial_for_url, device, baudrate=baudrate, rtscts=False, xonxoff=False)
     )
-    reader = asyncio.StreamReader(loop=loop)
-    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-    transport = _DrainAwareSerialTransport(loop, protocol, port)
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+    protocol = _PortProtocol(device)
+    return _DrainAwareSerialTransport(loop, protocol, port), protocol
 
 
 class SerialTransport:
-    """A serial device (``/dev/ttyUSB0``) or a pty path, opened with pyserial."""
+    """A serial device (``/dev/ttyUSB0``) or a pty path, opened with pyserial.
+
+    Besides ``read``, it can hand what arrives straight to a listener
+    (:meth:`listen`): the printer link's replies then cost no read call,
+    future and timer each, which was most of a card's work on the event loop.
+    """
 
     def __init__(self, device: str, baudrate: int = 9600, open_timeout_s: float = 5.0) -> None:
         self.device = device
         self.baudrate = baudrate
         self.description = f"serial:{device}@{baudrate}"
         self._open_timeout_s = open_timeout_s
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._transport: _DrainAwareSerialTransport | None = None
+        self._protocol: _PortProtocol | None = None
 
     async def open(self) -> None:
         try:
-            self._reader, self._writer = await asyncio.wait_for(
+            self._transport, self._protocol = await asyncio.wait_for(
                 _open_serial(self.device, self.baudrate), self._open_timeout_s
             )
         except TimeoutError:
@@ -70,44 +135,54 @@ class SerialTransport:
             raise TransportError(f"cannot open {self.device}: {exc}") from exc
 
     async def close(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(TimeoutError, OSError, serial.SerialException):
-                await asyncio.wait_for(writer.wait_closed(), 2.0)
+        transport, protocol = self._transport, self._protocol
+        self._transport = self._protocol = None
+        if transport is not None and protocol is not None:
+            transport.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(protocol.closed), 2.0)
+
+    def listen(self, on_data: Callable[[bytes], None], on_lost: Callable[[str], None]) -> None:
+        """Hand every byte received from now on to ``on_data`` (and any not yet
+        read); ``on_lost`` is called once, when the port is gone."""
+        if self._protocol is None:
+            raise TransportError(f"{self.device} is not open")
+        self._protocol.listen(on_data, on_lost)
 
     async def write(self, data: bytes) -> None:
-        if self._writer is None or self._writer.is_closing():
+        transport, protocol = self._transport, self._protocol
+        if transport is None or protocol is None or transport.is_closing():
             raise TransportError(f"{self.device} is not open")
         try:
-            self._writer.write(data)
+            transport.write(data)
+        except (OSError, serial.SerialException) as exc:
+            raise TransportError(f"writing to {self.device} failed: {exc}") from exc
+        if not transport.get_write_buffer_size():
+            return  # the port took it all at once: nothing to wait for
+        try:
             async with asyncio.timeout(WRITE_TIMEOUT_S):
-                await self._writer.drain()
+                await protocol.drained()
         except TimeoutError:
             raise PrinterTimeout(f"{self.device} did not take {len(data)} bytes") from None
-        except (OSError, serial.SerialException, ConnectionError) as exc:
-            raise TransportError(f"writing to {self.device} failed: {exc}") from exc
+        if protocol.lost is not None:
+            raise TransportError(f"writing to {self.device} failed: {protocol.lost}")
 
     async def read(self, timeout_s: float) -> bytes:
-        if self._reader is None:
+        protocol = self._protocol
+        if protocol is None:
             raise TransportError(f"{self.device} is not open")
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for makes a task for
-            # every read (a dozen a card) and can swallow a cancel.
-            async with asyncio.timeout(timeout_s):
-                data = await self._reader.read(READ_CHUNK)
-        except TimeoutError:
-            raise PrinterTimeout(f"{self.device}: no answer within {timeout_s:g} s") from None
-        except (OSError, serial.SerialException, ConnectionError) as exc:
-            raise TransportError(f"reading {self.device} failed: {exc}") from exc
-        if not data:
-            raise TransportError(f"{self.device} was closed")
-        return data
+        if not protocol.buffer and protocol.lost is None:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await protocol.readable()
+            except TimeoutError:
+                raise PrinterTimeout(f"{self.device}: no answer within {timeout_s:g} s") from None
+        if protocol.buffer:
+            data = bytes(protocol.buffer)
+            protocol.buffer.clear()
+            return data
+        raise TransportError(protocol.lost or f"{self.device} was closed")
 
     def discard_input(self) -> None:
-        reader = self._reader
-        if reader is not None:
-            # StreamReader has no public flush; its buffer is the only copy.
-            buffer = getattr(reader, "_buffer", None)
-            if isinstance(buffer, bytearray):
-                buffer.clear()
+        if self._protocol is not None:
+            self._protocol.buffer.clear()
