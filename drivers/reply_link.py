@@ -41,16 +41,47 @@ class Codec(Protocol[R_co]):
 
 
 class _Exchange(Generic[R]):
-    """The replies one write is waiting for."""
+    """The replies one write is waiting for, and the timer that gives up on them.
 
-    __slots__ = ("deadline", "expected", "future", "replies", "timeout_s")
+    One timer an exchange, looked at only when it fires: a printer still
+    working through a stream (a reply came since the last look) gets another
+    ``timeout_s``, so it is given up on after ``timeout_s`` to twice that
+    without a reply. A timer moved on every reply cost more than the reply.
+    """
 
-    def __init__(self, future: asyncio.Future[list[R]], expected: int, timeout_s: float) -> None:
+    __slots__ = ("expected", "future", "replies", "seen", "timeout_s", "timer", "what")
+
+    def __init__(
+        self, future: asyncio.Future[list[R]], expected: int, timeout_s: float, what: str
+    ) -> None:
         self.future = future
         self.expected = expected
         self.timeout_s = timeout_s
+        self.what = what
         self.replies: list[R] = []
-        self.deadline: asyncio.Timeout | None = None
+        self.seen = 0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = loop.call_later(self.timeout_s, self._expire, loop)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.future.done():
+            return
+        if len(self.replies) > self.seen:
+            self.seen = len(self.replies)
+            self.arm(loop)
+            return
+        progress = (
+            f" ({len(self.replies)} of {self.expected} answered)" if self.expected > 1 else ""
+        )
+        self.future.set_exception(
+            PrinterTimeout(f"{self.what} within {self.timeout_s:g} s{progress}")
+        )
 
 
 class ReplyLink(Generic[R]):
@@ -117,27 +148,23 @@ class ReplyLink(Generic[R]):
         self, encode: Callable[[], bytes], count: int, timeout_s: float, what: str
     ) -> list[R]:
         """Write ``encode()``, which carries ``count`` commands, and wait for
-        their ``count`` replies. ``timeout_s`` bounds the wait for each reply,
-        not the whole exchange: a printer that is still answering is alive.
+        their ``count`` replies. ``timeout_s`` bounds the silence between
+        replies, not the whole exchange: a printer still answering is alive.
         """
         async with self._lock:
             self._check_open()
             loop = asyncio.get_running_loop()
-            exchange = _Exchange[R](loop.create_future(), count, timeout_s)
+            exchange = _Exchange[R](loop.create_future(), count, timeout_s, what)
             self._exchange = exchange
             try:
                 await self.transport.write(encode())
-                async with asyncio.timeout(timeout_s) as deadline:
-                    exchange.deadline = deadline
-                    return await exchange.future
-            except TimeoutError:
-                self._codec.reset()
-                progress = f" ({len(exchange.replies)} of {count} answered)" if count > 1 else ""
-                raise PrinterTimeout(f"{what} within {timeout_s:g} s{progress}") from None
+                exchange.arm(loop)
+                return await exchange.future
             except BaseException:
                 self._codec.reset()
                 raise
             finally:
+                exchange.disarm()
                 self._exchange = None
 
     async def send(self, encode: Callable[[], bytes], timeout_s: float, what: str) -> None:
@@ -188,8 +215,3 @@ class ReplyLink(Generic[R]):
             exchange.replies.append(reply)
             if len(exchange.replies) == exchange.expected:
                 exchange.future.set_result(exchange.replies)
-            elif exchange.deadline is not None:
-                # The printer is working through the stream: give the
-                # next reply its own full timeout.
-                loop = asyncio.get_running_loop()
-                exchange.deadline.reschedule(loop.time() + exchange.timeout_s)

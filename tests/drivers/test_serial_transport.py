@@ -95,3 +95,46 @@ async def test_printer_link_hears_replies_and_fails_at_once_when_the_port_goes()
     finally:
         await link.close()
         os.close(slave)
+
+
+async def test_a_stream_still_answered_outlives_its_timeout_and_a_silent_one_does_not() -> None:
+    """Three commands in one write, with 0.3 s for each reply: answered one
+    every 0.2 s, the exchange takes longer than 0.3 s and succeeds; answered
+    once and then silent, it fails naming how far the printer got."""
+    master, slave = os.openpty()
+    transport = SerialTransport(os.ttyname(slave), baudrate=115200)
+    conn = HostConnection()
+    link = ReplyLink[Reply](transport, conn, "test")
+    await link.open()
+    loop = asyncio.get_running_loop()
+    stream = [Command("Rse", ("o",)), Command("Rse", ("f",)), Command("Rtp")]
+    try:
+        started = loop.time()
+        asked = asyncio.ensure_future(
+            link.exchange(lambda: conn.send_all(stream), 3, 0.3, "no reply to Rse")
+        )
+        await asyncio.to_thread(os.read, master, 100)
+        for text in (b"4.80\r", b"4.75\r", b"Primacy\r"):
+            await asyncio.sleep(0.2)
+            os.write(master, text)
+        assert await asyncio.wait_for(asked, 2.0) == [
+            Reply("4.80"),
+            Reply("4.75"),
+            Reply("Primacy"),
+        ]
+        assert loop.time() - started > 0.5
+
+        asked = asyncio.ensure_future(
+            link.exchange(lambda: conn.send_all(stream), 3, 0.3, "no reply to Rse")
+        )
+        await asyncio.to_thread(os.read, master, 100)
+        os.write(master, b"4.80\r")
+        with pytest.raises(
+            PrinterTimeout, match=r"no reply to Rse within 0.3 s \(1 of 3 answered\)"
+        ):
+            await asyncio.wait_for(asked, 2.0)
+        assert link.pending_waiters == 0
+    finally:
+        await link.close()
+        os.close(master)
+        os.close(slave)
