@@ -59,6 +59,12 @@ SpoilReason = _DriverSpoilReason
 SHELF = "shelf"
 
 
+# A printer's reserved blank, if any: found through the blanks_reserved index.
+RESERVED_BLANK = (
+    "SELECT serial FROM blanks WHERE printer = ? AND state = 'loaded' AND job_id IS NOT NULL"
+)
+
+
 class LedgerError(Exception):
     """An operation the ledger refuses; nothing was changed."""
 
@@ -452,11 +458,7 @@ class Ledger:
 
     def reserve(self, conn: sqlite3.Connection, printer: str, job_id: str, by: str) -> str:
         """Set aside the blank the printer will feed next for this job."""
-        held = conn.execute(
-            "SELECT serial FROM blanks WHERE printer = ? AND state = 'loaded' "
-            "AND job_id IS NOT NULL",
-            (printer,),
-        ).fetchone()
+        held = conn.execute(RESERVED_BLANK, (printer,)).fetchone()
         if held is not None:
             raise LedgerError(f"{printer} already has blank {held[0]} reserved")
         serial = self.next_blank(printer, conn)

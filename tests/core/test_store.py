@@ -7,6 +7,7 @@ import pytest
 
 from printd.store import Store, StoreCorrupt, StoreError, StoreLocked
 from printd.store.db import DB_NAME
+from printd.store.ledger import RESERVED_BLANK
 from printd.store.schema import APPLICATION_ID, MIGRATIONS
 
 
@@ -184,3 +185,11 @@ def test_upgrade_moves_job_messages_out_of_the_job_rows(tmp_path: Path) -> None:
         assert has == [True, True, False]
         columns = {row[1] for row in store.conn.execute("PRAGMA table_info(jobs)")}
         assert "payload" not in columns
+
+
+def test_a_printers_reserved_blank_is_found_through_its_own_index(tmp_path: Path) -> None:
+    """Every claim looks for the printer's reserved blank; walking the whole
+    feeder for it cost a tenth of a millisecond a card."""
+    with Store.open(tmp_path) as store:
+        plan = store.conn.execute(f"EXPLAIN QUERY PLAN {RESERVED_BLANK}", ("p1",)).fetchall()
+        assert "USING INDEX blanks_reserved" in " ".join(str(row[-1]) for row in plan)
