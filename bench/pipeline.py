@@ -2,6 +2,7 @@
 CPU per card, and peak memory with a 100,000-job backlog on disk.
 
 Run: .venv/bin/python bench/pipeline.py [--jobs 2000] [--printers 4] [--card-ms 50]
+     [--no-single] [--backlog 100000]
 
 Simulated Evolis printers run as their own processes on real ptys, set to a
 fixed card time; the daemon is a real `printd run` process. Capacity is
@@ -20,6 +21,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
@@ -115,7 +117,39 @@ class Printed:
         self._conn.close()
 
 
-def throughput(work: Path, jobs: int, printers: int, speed: float) -> None:
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores of this machine spent busy since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    """One station run's figures."""
+
+    printers: int
+    cards: int
+    card_ms: float
+    capacity: float  # cards a second one printer does alone
+    rates: list[float]
+    station_rate: float
+    daemon_ms: float
+    kernel_ms: float
+    workers_ms: float
+    workers_timed_ms: float
+    sims_ms: float
+    machine_busy: float  # cores busy during the run, everything on the machine
+    peak_mb: float
+    workers_peak_mb: float
+    in_processes: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.station_rate / (self.capacity * self.printers)
+
+
+def throughput(work: Path, jobs: int, printers: int, speed: float) -> Run:
     work.mkdir(parents=True)
     per_printer = jobs // printers + 20
     sims = [
@@ -144,10 +178,12 @@ def throughput(work: Path, jobs: int, printers: int, speed: float) -> None:
             cpu0, _, kids0, _ = family_stat(proc.pid)
             sys0 = kernel_seconds(proc.pid)
             sims0 = sum(proc_stat(s.process.pid)[0] for s in sims)
+            busy0 = machine_busy_seconds()
             start, first = time.perf_counter(), printed()
             while (done := printed()) < jobs:
                 time.sleep(0.02)
             took = time.perf_counter() - start
+            busy1 = machine_busy_seconds()
             cpu1, peak, kids1, kids_peak = family_stat(proc.pid)
             sys1 = kernel_seconds(proc.pid)
             printed.close()
@@ -155,58 +191,69 @@ def throughput(work: Path, jobs: int, printers: int, speed: float) -> None:
         calib = start_simulator(work, "calibrate-2", "D-000001..D-000100", speed=speed)
         rates.append(asyncio.run(capacity(calib.pty, 40)))
         calib.stop()
-        rate = max(rates)
         stopped = [
             json.loads(line)
             for line in (work / "daemon.log").read_text().splitlines()
             if '"station_stopped"' in line
         ][-1]
         cards = done - first
-        station_rate = cards / took
-        print(
-            f"printers: {printers} simulated Evolis, card time {1000 / rate:.1f} ms each "
-            f"(measured capacity {rate:.1f} cards/s per printer; before and after the run: "
-            f"{', '.join(f'{r:.1f}' for r in rates)})"
-        )
-        print(f"jobs: {jobs}")
-        print(
-            f"station throughput: {station_rate:.1f} cards/s = "
-            f"{station_rate / (rate * printers):.3f} of combined capacity (target >= 0.95)"
-        )
-        per_card = (cpu1 - cpu0) / cards * 1000
-        in_kids = (kids1 - kids0) / cards * 1000
-        prepare = stopped["prepare_cpu_s"] / max(stopped["cards_prepared"], 1) * 1000
-        if stopped.get("prepared_in_processes"):
-            # Rendering and encoding ran in the daemon's worker processes: the
-            # daemon's own CPU is the pipeline; the workers' is counted apart.
-            print(
-                f"daemon CPU per card: {per_card:.2f} ms in the daemon process (the pipeline "
-                f"itself; target <= 2 ms) + {in_kids:.2f} ms in its card-encoding worker "
-                f"processes (rendering and panel encoding, {prepare:.2f} ms as the workers "
-                f"timed it) = {per_card + in_kids:.2f} ms in all"
-            )
-            print(
-                f"  of the daemon's {per_card:.2f} ms, {(sys1 - sys0) / cards * 1000:.2f} ms is "
-                "kernel time (card data through the pty, SQLite's writes and fsyncs)"
-            )
-        else:
-            print(
-                f"daemon CPU per card: {per_card:.2f} ms in all, of which {prepare:.2f} ms is "
-                f"rendering and panel encoding and {per_card - prepare:.2f} ms the pipeline "
-                "itself (target <= 2 ms)"
-            )
-        print(
-            f"simulated printers' CPU per card (decoding panels): "
-            f"{(sims1 - sims0) / cards * 1000:.2f} ms; this machine has {os.cpu_count()} cores"
-        )
-        print(
-            f"daemon peak RSS during the run: {peak:.1f} MB; its worker processes: "
-            f"{kids_peak:.1f} MB summed peak RSS"
+        return Run(
+            printers=printers,
+            cards=cards,
+            card_ms=1000 / max(rates),
+            capacity=max(rates),
+            rates=rates,
+            station_rate=cards / took,
+            daemon_ms=(cpu1 - cpu0) / cards * 1000,
+            kernel_ms=(sys1 - sys0) / cards * 1000,
+            workers_ms=(kids1 - kids0) / cards * 1000,
+            workers_timed_ms=stopped["prepare_cpu_s"] / max(stopped["cards_prepared"], 1) * 1000,
+            sims_ms=(sims1 - sims0) / cards * 1000,
+            machine_busy=(busy1 - busy0) / took,
+            peak_mb=peak,
+            workers_peak_mb=kids_peak,
+            in_processes=bool(stopped.get("prepared_in_processes")),
         )
     finally:
         for sim in sims:
             sim.stop()
         calib.stop()
+
+
+def report(runs: list[Run]) -> None:
+    """The runs side by side, one column each."""
+    rows: list[tuple[str, list[str]]] = [
+        ("printers", [str(r.printers) for r in runs]),
+        ("cards measured", [str(r.cards) for r in runs]),
+        ("card time, one printer alone (ms)", [f"{r.card_ms:.1f}" for r in runs]),
+        (
+            "capacity before, after (cards/s)",
+            [", ".join(f"{x:.1f}" for x in r.rates) for r in runs],
+        ),
+        ("station throughput (cards/s)", [f"{r.station_rate:.1f}" for r in runs]),
+        ("of combined capacity (target >= 0.95)", [f"{r.ratio:.3f}" for r in runs]),
+        ("daemon CPU a card (ms; target <= 2)", [f"{r.daemon_ms:.2f}" for r in runs]),
+        ("  of which kernel (ms)", [f"{r.kernel_ms:.2f}" for r in runs]),
+        ("card-encoding workers a card (ms)", [f"{r.workers_ms:.2f}" for r in runs]),
+        ("  as the workers timed it (ms)", [f"{r.workers_timed_ms:.2f}" for r in runs]),
+        ("simulated printers a card (ms)", [f"{r.sims_ms:.2f}" for r in runs]),
+        (f"machine busy (cores of {os.cpu_count()})", [f"{r.machine_busy:.2f}" for r in runs]),
+        ("daemon peak RSS (MB)", [f"{r.peak_mb:.1f}" for r in runs]),
+        ("workers' summed peak RSS (MB)", [f"{r.workers_peak_mb:.1f}" for r in runs]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    cells = max(len(v) for _, values in rows for v in values)
+    for name, values in rows:
+        print(f"{name:<{width}}  " + "  ".join(f"{v:>{cells}}" for v in values))
+    if not all(r.in_processes for r in runs):
+        print("note: cards were prepared in the daemon's threads; its CPU includes rendering")
+    print(
+        "The daemon's CPU is the pipeline itself; rendering and panel encoding run in its\n"
+        "worker processes, and the simulators stand in for the printers' own electronics.\n"
+        "All of them share this machine's cores: where the machine is near fully busy, the\n"
+        "station waits for CPU, not for the printers. One printer alone shows the daemon's\n"
+        "own cost between cards (the commit of each card's outcome with the next claim)."
+    )
 
 
 def backlog_memory(work: Path, backlog: int, printers: int, speed: float) -> None:
@@ -248,10 +295,21 @@ def main() -> None:
     parser.add_argument("--printers", type=int, default=4)
     parser.add_argument("--card-ms", type=float, default=50.0)
     parser.add_argument("--backlog", type=int, default=100_000)
+    parser.add_argument(
+        "--single",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run one printer alone, with jobs/printers jobs (default: yes)",
+    )
     args = parser.parse_args()
     speed = CARD_S_AT_SPEED_1 / (args.card_ms / 1000)
+    runs = []
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
-        throughput(Path(tmp) / "run", args.jobs, args.printers, speed)
+        runs.append(throughput(Path(tmp) / "run", args.jobs, args.printers, speed))
+    if args.printers > 1 and args.single:
+        with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
+            runs.append(throughput(Path(tmp) / "one", args.jobs // args.printers, 1, speed))
+    report(runs)
     if args.backlog <= 0:
         return
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
