@@ -72,6 +72,9 @@ class PtyLink:
 
     The simulator keeps the host's end open too, so a driver can close and
     reopen the path (as with a real serial port) without the printer noticing.
+    The pty stays watched while the link is open: what arrives is read into a
+    buffer as it comes, instead of watching and unwatching the pty for every
+    read, which cost a simulator more than decoding the card's panels.
     """
 
     def __init__(self) -> None:
@@ -81,31 +84,46 @@ class PtyLink:
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self._slave)
         self._closed = False
+        self._watching = False
+        self._received = bytearray()
+        self._error: str | None = None
+        self._arrived: asyncio.Future[None] | None = None
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.master, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._error = f"pty read failed: {exc}"
+            asyncio.get_running_loop().remove_reader(self.master)
+            self._watching = False
+            data = b""
+        self._received += data
+        if self._arrived is not None and not self._arrived.done():
+            self._arrived.set_result(None)
 
     async def read(self, timeout_s: float) -> bytes:
         if self._closed:
             raise TransportError("pty closed")
         loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_reader(self.master, wake)
-        try:
-            await asyncio.wait_for(ready, timeout_s)
-        except TimeoutError:
-            raise PrinterTimeout("nothing from the host") from None
-        finally:
-            loop.remove_reader(self.master)
-        try:
-            data = os.read(self.master, 65536)
-        except BlockingIOError:
-            return b""
-        except OSError as exc:
-            raise TransportError(f"pty read failed: {exc}") from exc
-        return data
+        if not self._watching and self._error is None:
+            loop.add_reader(self.master, self._readable)
+            self._watching = True
+        if not self._received and self._error is None:
+            self._arrived = loop.create_future()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._arrived
+            except TimeoutError:
+                raise PrinterTimeout("nothing from the host") from None
+            finally:
+                self._arrived = None
+        if self._received:
+            data = bytes(self._received)
+            self._received.clear()
+            return data
+        raise TransportError(self._error or "pty closed")
 
     async def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -125,6 +143,9 @@ class PtyLink:
         if self._closed:
             return
         self._closed = True
+        if self._watching:
+            asyncio.get_running_loop().remove_reader(self.master)
+            self._watching = False
         for fd in (self.master, self._slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
