@@ -2,10 +2,11 @@
 
 Received bytes go to the family's I/O-free codec, which completes the waiting
 exchange: straight from the transport where it can hand them over
-(:class:`ListeningTransport`), else from a reader task. An exchange is one write that carries one or
-more commands and waits for that many replies, in order: a family whose
-printer buffers a job stream (Evolis) sends a side's panel downloads in one
-go instead of waiting for each reply. One exchange is in flight at a time.
+(:class:`ListeningTransport`), else from a reader task. An exchange is one
+write that carries one or more commands and waits for that many replies, in
+order: a family whose printer buffers a job stream (Evolis) sends a side's
+panel downloads in one go instead of waiting for each reply. One exchange is
+in flight at a time.
 
 The waiter is registered before the request is written, and removed on
 success, timeout and cancellation alike; after a timeout or an error the codec

@@ -65,7 +65,7 @@ class _PortProtocol(asyncio.Protocol):
         self._wake(self._readable)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = f"reading {self._device} failed: {exc}" if exc else f"{self._device} was closed"
+        self.lost = f"{self._device} failed: {exc}" if exc else f"{self._device} was closed"
         self._wake(self._readable)
         self._wake(self._drained)
         if not self.closed.done():
@@ -113,7 +113,7 @@ class SerialTransport:
 
     Besides ``read``, it can hand what arrives straight to a listener
     (:meth:`listen`): the printer link's replies then cost no read call,
-    future and timer each, which was most of a card's work on the event loop.
+    future and timer each, a large share of a card's work on the event loop.
     """
 
     def __init__(self, device: str, baudrate: int = 9600, open_timeout_s: float = 5.0) -> None:
