@@ -20,6 +20,14 @@ def test_new_store_is_wal_with_full_sync_and_current_schema(tmp_path: Path) -> N
         assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
+def test_every_connection_keeps_temp_data_in_memory(tmp_path: Path) -> None:
+    """The printer writer's connection too: its savepoints made a temp file a card."""
+    with Store.open(tmp_path) as store, store.sibling() as writer_store:
+        for conn in (store.conn, writer_store.conn):
+            # 2 = MEMORY
+            assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2
+
+
 def test_second_daemon_is_refused_while_the_first_holds_the_directory(tmp_path: Path) -> None:
     """Two daemons can never open one state directory."""
     first = Store.open(tmp_path, daemon=True)
