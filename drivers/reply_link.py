@@ -47,7 +47,7 @@ class _Exchange(Generic[R]):
     One timer an exchange, looked at only when it fires: a printer still
     working through a stream (a reply came since the last look) gets another
     ``timeout_s``, so it is given up on after ``timeout_s`` to twice that
-    without a reply. A timer moved on every reply cost more than the reply.
+    without a reply, and no timer is cancelled and set again for every reply.
     """
 
     __slots__ = ("expected", "future", "replies", "seen", "timeout_s", "timer", "what")
