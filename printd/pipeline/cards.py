@@ -13,23 +13,14 @@ its ``prepare`` method.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from drivers.base import Driver, PreparedCard
 from printd.logs import get_logger
-from printd.pipeline.encoding import (
-    ArtworkSource,
-    CardEncoder,
-    CardNotPrintable,
-    prepare,
-    prepare_in_process,
-    start_worker,
-    warm_up,
-)
+from printd.pipeline.card_workers import CardWorkers, WorkerDied
+from printd.pipeline.encoding import ArtworkSource, CardEncoder, CardNotPrintable, prepare
 from printd.store import JobState, Store
 
 __all__ = ["ArtworkSource", "CardNotPrintable", "CardPreparer"]
@@ -65,7 +56,7 @@ class CardPreparer:
         self._threads = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="prepare")
         self._use_processes = processes
         self._log_level = log_level
-        self._processes: ProcessPoolExecutor | None = None
+        self._processes = CardWorkers(self._workers, artwork, log_level)
         self._warmed: set[str] = set()
         # CPU spent rendering and encoding, for metrics and the benchmark.
         self.prepared = 0
@@ -76,17 +67,9 @@ class CardPreparer:
     def _family(driver: Driver) -> str:
         return type(driver).__name__
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._processes is None:
-            # spawn, not fork: the daemon has threads (SQLite, the thread pool)
-            # and a forked child would inherit their locks mid-use.
-            self._processes = ProcessPoolExecutor(
-                max_workers=self._workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=start_worker,
-                initargs=(self._log_level,),
-            )
-        return self._processes
+    def worker_pids(self) -> list[int]:
+        """The card-encoding worker processes running now."""
+        return self._processes.pids()
 
     def warm(self, driver: Driver) -> None:
         """Start the worker processes as soon as a printer is reached, so the
@@ -96,9 +79,8 @@ class CardPreparer:
         if encode is None or family in self._warmed:
             return
         self._warmed.add(family)
-        pool = self._pool()
-        for _ in range(self._workers):
-            pool.submit(warm_up, self._artwork, encode).add_done_callback(_consume_exception)
+        task = asyncio.ensure_future(self._processes.warm(encode))
+        task.add_done_callback(_consume_exception)
 
     async def _prepare(self, payload: bytes, driver: Driver) -> PreparedCard:
         loop = asyncio.get_running_loop()
@@ -115,19 +97,12 @@ class CardPreparer:
         return prepared
 
     async def _in_process(self, payload: bytes, encode: CardEncoder) -> tuple[PreparedCard, float]:
-        loop = asyncio.get_running_loop()
         for attempt in (1, 2):
-            pool = self._pool()
             try:
-                return await loop.run_in_executor(
-                    pool, prepare_in_process, self._artwork, encode, payload
-                )
-            except BrokenProcessPool:
-                # A worker died (killed, out of memory): start a fresh pool and
-                # try once more; a card that kills it twice is not printable.
-                if self._processes is pool:
-                    self._processes = None
-                    pool.shutdown(wait=False, cancel_futures=True)
+                return await self._processes.prepare(encode, payload)
+            except WorkerDied:
+                # Killed or out of memory: a fresh worker tries once more; a
+                # card that kills two is not printable.
                 log.warning("card_worker_died", attempt=attempt)
         raise CardNotPrintable("the card's encoder process died twice")
 
@@ -178,10 +153,10 @@ class CardPreparer:
             future.cancel()
         self._pending.clear()
         self._threads.shutdown(wait=False, cancel_futures=True)
-        pools: list[Executor] = [self._processes] if self._processes is not None else []
-        for pool in pools:
-            pool.shutdown(wait=False, cancel_futures=True)
-        self._processes = None
+        self._processes.close()
+        # Ready to start again (lazily), as a pool that was never used.
+        self._processes = CardWorkers(self._workers, self._artwork, self._log_level)
+        self._warmed.clear()
 
 
 def _consume_exception(future: asyncio.Future[Any] | Future[Any]) -> None:

@@ -5,19 +5,28 @@ threads of the daemon, they hold the interpreter lock that the event loop
 needs to drive the printers' links, and every round trip to a printer waits
 for it. So a driver family that offers a module-level ``card_encoder`` has
 its cards prepared in worker processes; the event loop only sends the job's
-stored payload there and gets the encoded card back.
+stored payload there and gets the encoded card back
+(:mod:`printd.pipeline.card_workers`).
 
 This module is what a worker process imports: it stays small, and what a
 card needs (the renderer, the driver family's encoder) comes in by unpickling
 the artwork source and the encoder.
+
+Between the daemon and a worker, each message is a frame: its length as four
+bytes (network order), then a pickle. A request is ``(encoder, payload)``;
+the reply ``("ok", (card, cpu_s))``, ``("unprintable", message)``, or for a
+request with no payload (a warm-up: the encoder imported) ``("ready", pid)``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pickle
+import struct
 import time
 from collections.abc import Callable
+from typing import Any
 
 from drivers.base import CardArtwork, PreparedCard
 from printd.worker_exit import exit_with_parent
@@ -71,7 +80,51 @@ def start_worker(log_level: str) -> None:
         os.nice(WORKER_NICE)
 
 
-def warm_up(artwork: ArtworkSource, encode: CardEncoder) -> int:
-    """Nothing but unpickling the arguments: imports the renderer and encoder
-    at start-up rather than during the first card."""
-    return os.getpid()
+FRAME_HEADER = struct.Struct("!I")
+
+
+def frame(message: object) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return FRAME_HEADER.pack(len(data)) + data
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd``, or None at end of file (the daemon is gone)."""
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _answer(artwork: ArtworkSource, request: tuple[CardEncoder, bytes | None]) -> Any:
+    encode, payload = request
+    if payload is None:
+        return ("ready", os.getpid())
+    try:
+        return ("ok", prepare_in_process(artwork, encode, payload))
+    except CardNotPrintable as exc:
+        return ("unprintable", str(exc))
+
+
+def serve(requests: Any, replies: Any, artwork: ArtworkSource, log_level: str) -> None:
+    """A worker process's life: answer requests one at a time until the
+    daemon closes its end (or dies: then the pipe ends as well)."""
+    start_worker(log_level)
+    inbox, outbox = requests.fileno(), replies.fileno()
+    while (header := _read_exactly(inbox, FRAME_HEADER.size)) is not None:
+        body = _read_exactly(inbox, FRAME_HEADER.unpack(header)[0])
+        if body is None:
+            return
+        # From the daemon that started this process, over its own pipe.
+        request = pickle.loads(body)  # noqa: S301
+        _write_all(outbox, frame(_answer(artwork, request)))

@@ -1,4 +1,5 @@
-"""Pool workers of a daemon killed with SIGKILL leave with it (forkserver and spawn pools)."""
+"""Workers of a daemon killed with SIGKILL leave with it: the check pool (forkserver)
+and the card-encoding workers (spawned)."""
 
 from __future__ import annotations
 
@@ -10,22 +11,26 @@ import time
 from pathlib import Path
 
 CHILD = """
-import multiprocessing as mp, os, sys, time
+import asyncio, multiprocessing as mp, time
 from concurrent.futures import ProcessPoolExecutor
-from printd.mqtt.checkpool import WORKER_NICE  # noqa: F401 - the check pool's module
-from printd.pipeline.encoding import start_worker
+from drivers.evolis.driver import prepare_card
+from printd.pipeline.artwork import ArtworkRenderer
+from printd.pipeline.card_workers import CardWorkers
 from printd.worker_exit import exit_with_parent
+
+async def card_workers() -> CardWorkers:
+    cards = CardWorkers(2, ArtworkRenderer(None), "warning")
+    await cards.warm(prepare_card)
+    return cards
 
 if __name__ == "__main__":
     checks = ProcessPoolExecutor(
         2, mp_context=mp.get_context("forkserver"), initializer=exit_with_parent
     )
-    cards = ProcessPoolExecutor(
-        2, mp_context=mp.get_context("spawn"), initializer=start_worker, initargs=("warning",)
-    )
-    for pool in (checks, cards):
-        for future in [pool.submit(time.sleep, 0.3) for _ in range(4)]:
-            future.result()
+    for future in [checks.submit(time.sleep, 0.3) for _ in range(4)]:
+        future.result()
+    loop = asyncio.new_event_loop()
+    cards = loop.run_until_complete(card_workers())
     print("ready", flush=True)
     time.sleep(600)
 """

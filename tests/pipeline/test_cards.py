@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from card_encoders import kill_own_process
 from stations import add_jobs
 
 from drivers.base import DriverOptions
 from drivers.evolis.driver import EvolisDriver
 from drivers.transports.memory import memory_pair
 from printd.pipeline.artwork import ArtworkRenderer
-from printd.pipeline.cards import CardPreparer
+from printd.pipeline.cards import CardNotPrintable, CardPreparer
 from printd.store import Store
 
 
@@ -45,14 +46,31 @@ async def test_worker_processes_prepare_the_same_panels_as_a_thread(store: Store
     assert a == b
 
 
-async def test_a_killed_worker_does_not_fail_the_card(store: Store) -> None:
-    """When a worker process dies, a fresh pool prepares the card."""
+async def test_killed_workers_do_not_fail_the_card(store: Store) -> None:
+    """Workers killed while idle are replaced, and the next card is prepared."""
     cards = CardPreparer(store, ArtworkRenderer(None))
     try:
         await cards.get("job-00000", driver())
-        pool = cards._pool()
-        for pid in list(pool._processes):  # type: ignore[attr-defined]
+        killed = cards.worker_pids()
+        assert len(killed) == 2
+        for pid in killed:
             os.kill(pid, signal.SIGKILL)
+        prepared = await cards.get("job-00001", driver())
+        assert not set(cards.worker_pids()) & set(killed)
+    finally:
+        cards.cancel_all()
+    assert prepared.sides == 1
+
+
+class _WorkerKillingDriver(EvolisDriver):
+    card_encoder = staticmethod(kill_own_process)
+
+
+async def test_a_card_that_kills_two_workers_is_not_printable(store: Store) -> None:
+    cards = CardPreparer(store, ArtworkRenderer(None))
+    try:
+        with pytest.raises(CardNotPrintable, match="died twice"):
+            await cards.get("job-00000", _WorkerKillingDriver(memory_pair()[0], DriverOptions()))
         prepared = await cards.get("job-00001", driver())
     finally:
         cards.cancel_all()

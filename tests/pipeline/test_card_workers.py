@@ -1,0 +1,106 @@
+"""Card-encoding worker processes: replies, a worker that dies, niceness and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from card_encoders import kill_own_process
+from stations import artwork_png
+
+from drivers.evolis.driver import prepare_card
+from printd.pipeline.artwork import ArtworkRenderer
+from printd.pipeline.card_workers import CardWorkers, WorkerDied
+from printd.pipeline.encoding import WORKER_NICE, CardNotPrintable
+
+PAYLOAD = json.dumps({"card": {"kind": "artwork", "front": artwork_png()}}).encode()
+
+
+@pytest.fixture
+async def workers() -> AsyncIterator[CardWorkers]:
+    pool = CardWorkers(2, ArtworkRenderer(None), "warning")
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def _until(check: object, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_worker_prepares_the_card_the_daemon_would(workers: CardWorkers) -> None:
+    card, cpu_s = await workers.prepare(prepare_card, PAYLOAD)
+    assert card == prepare_card(ArtworkRenderer(None)(PAYLOAD))
+    assert cpu_s > 0
+
+
+async def test_cards_asked_together_are_spread_over_the_workers(workers: CardWorkers) -> None:
+    cards = await asyncio.gather(*(workers.prepare(prepare_card, PAYLOAD) for _ in range(6)))
+    assert len({card for card, _ in cards}) == 1
+    assert len(workers.pids()) == 2
+
+
+async def test_an_unprintable_card_is_an_error_and_the_worker_goes_on(
+    workers: CardWorkers,
+) -> None:
+    with pytest.raises(CardNotPrintable, match="cannot be read"):
+        await workers.prepare(prepare_card, b"not json")
+    card, _ = await workers.prepare(prepare_card, PAYLOAD)
+    assert card.sides == 1
+
+
+async def test_a_worker_killed_while_idle_is_replaced(workers: CardWorkers) -> None:
+    await workers.warm(prepare_card)
+    killed = workers.pids()
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    await _until(lambda: len(workers.pids()) == 2 and not set(workers.pids()) & set(killed))
+    card, _ = await workers.prepare(prepare_card, PAYLOAD)
+    assert card.sides == 1
+    assert not any(_alive(pid) for pid in killed)
+
+
+async def test_a_card_that_kills_its_worker_fails_and_the_next_card_prints(
+    workers: CardWorkers,
+) -> None:
+    with pytest.raises(WorkerDied):
+        await workers.prepare(kill_own_process, PAYLOAD)
+    card, _ = await workers.prepare(prepare_card, PAYLOAD)
+    assert card.sides == 1
+
+
+async def test_workers_run_below_the_daemons_priority(workers: CardWorkers) -> None:
+    await workers.warm(prepare_card)
+    for pid in workers.pids():
+        assert _nice(pid) == min(19, os.nice(0) + WORKER_NICE)
+
+
+async def test_closing_ends_every_worker(workers: CardWorkers) -> None:
+    await workers.warm(prepare_card)
+    pids = workers.pids()
+    assert len(pids) == 2
+    workers.close()
+    await _until(lambda: not any(_alive(pid) for pid in pids))
+    assert workers.pids() == []
