@@ -60,6 +60,7 @@ def claim_next_in(
             STATION,
             expect=JobState.QUEUED,
             printer=printer,
+            current=job,
         )
         serial = store.ledger.reserve(conn, printer, job.job_id, STATION)
         return Claim(job, printer, serial)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -216,8 +216,14 @@ class Jobs:
         detail: str | None = None,
         count_attempt: bool = False,
         note: str | None = None,
+        current: JobRecord | None = None,
     ) -> JobRecord:
-        job = self.require(job_id, conn)
+        """Move a job to ``to``, recorded in its history; the job as it is now.
+
+        ``current``: the job as the caller just read it in this transaction,
+        which saves reading it again.
+        """
+        job = current if current is not None else self.require(job_id, conn)
         if expect is not None:
             wanted = expect if isinstance(expect, frozenset) else frozenset({expect})
             if job.state not in wanted:
@@ -255,7 +261,17 @@ class Jobs:
             note=note or reason,
             now=now,
         )
-        return self.require(job_id, conn)
+        # What the UPDATE above wrote, without reading the row back.
+        return replace(
+            job,
+            state=to,
+            updated_at=parse_stamp(now),
+            printer=job.printer if printer is None else printer,
+            blank_serial=job.blank_serial if blank_serial is None else blank_serial,
+            reason=job.reason if reason is None else reason,
+            detail=job.detail if detail is None else detail,
+            attempts=job.attempts + int(count_attempt),
+        )
 
     def _history(
         self,

@@ -214,18 +214,32 @@ class Ledger:
             with transaction(self._conn) as own:
                 yield own
 
-    def _append(self, conn: sqlite3.Connection, events: Sequence[_Pending], by: str) -> None:
-        """Append events to the chain and apply them to the blanks projection."""
+    def _head(self, conn: sqlite3.Connection) -> tuple[int, str]:
+        """The chain's last sequence number and hash."""
+        head = conn.execute(
+            "SELECT value FROM meta WHERE key IN ('ledger_head_seq', 'ledger_head_hash') "
+            "ORDER BY key DESC"
+        ).fetchall()
+        return int(head[0][0]), str(head[1][0])
+
+    def _append(
+        self,
+        conn: sqlite3.Connection,
+        events: Sequence[_Pending],
+        by: str,
+        head: tuple[int, str] | None = None,
+    ) -> None:
+        """Append events to the chain and apply them to the blanks projection.
+
+        ``head`` is the chain's head when the caller has just read it in this
+        transaction (every card reads it twice otherwise).
+        """
         if not events:
             return
         by = clean_text(by, "name", 100)
         if not by.strip():
             raise LedgerError("every ledger event needs a name (--by)")
-        head = conn.execute(
-            "SELECT value FROM meta WHERE key IN ('ledger_head_seq', 'ledger_head_hash') "
-            "ORDER BY key DESC"
-        ).fetchall()
-        seq, prev = int(head[0][0]), str(head[1][0])
+        seq, prev = head or self._head(conn)
         at = stamp()
         rows = []
         for event in events:
@@ -252,8 +266,11 @@ class Ledger:
             "job_id, by, reason, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'ledger_head_seq'", (str(seq),))
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'ledger_head_hash'", (prev,))
+        conn.execute(
+            "UPDATE meta SET value = CASE key WHEN 'ledger_head_seq' THEN ? ELSE ? END "
+            "WHERE key IN ('ledger_head_seq', 'ledger_head_hash')",
+            (str(seq), prev),
+        )
 
     def _blank(self, conn: sqlite3.Connection, serial: str) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM blanks WHERE serial = ?", (serial,)).fetchone()
@@ -560,7 +577,8 @@ class Ledger:
         reason: str = "",
         detail: str = "",
     ) -> None:
-        seq = self._last_seq(conn) + 1
+        head = self._head(conn)
+        seq = head[0] + 1
         printer = row["printer"] if keep_place else None
         order = row["feed_order"] if keep_place else None
         new_job = row["job_id"] if job_id is None else (job_id or None)
@@ -585,6 +603,7 @@ class Ledger:
                 )
             ],
             by,
+            head,
         )
 
     # ---- counting -----------------------------------------------------------

@@ -4,8 +4,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from stations import add_jobs
 
-from printd.store import Store, StoreCorrupt, StoreError, StoreLocked
+from printd.store import JobState, Store, StoreCorrupt, StoreError, StoreLocked
 from printd.store.db import DB_NAME
 from printd.store.ledger import RESERVED_BLANK
 from printd.store.schema import APPLICATION_ID, MIGRATIONS
@@ -201,3 +202,25 @@ def test_a_printers_reserved_blank_is_found_through_its_own_index(tmp_path: Path
     with Store.open(tmp_path) as store:
         plan = store.conn.execute(f"EXPLAIN QUERY PLAN {RESERVED_BLANK}", ("p1",)).fetchall()
         assert "USING INDEX blanks_reserved" in " ".join(str(row[-1]) for row in plan)
+
+
+def test_a_transition_returns_the_job_as_stored(tmp_path: Path) -> None:
+    """The record a transition hands back is built, not read back: it must equal the row."""
+    with Store.open(tmp_path) as store:
+        [job_id] = add_jobs(store, 1)
+        steps: list[tuple[JobState, dict[str, object]]] = [
+            (JobState.PRINTING, {"printer": "p1"}),
+            (JobState.PRINTING, {"count_attempt": True, "note": "spoiled"}),
+            (JobState.QUEUED, {"note": "retry"}),
+            (JobState.PRINTING, {"printer": "p2", "blank_serial": "AB-1"}),
+            (JobState.FAILED, {"reason": "jam", "detail": "2 blanks", "count_attempt": True}),
+            (JobState.QUEUED, {}),
+        ]
+        with store.transaction() as conn:
+            current = store.jobs.require(job_id, conn)
+            for to, changes in steps:
+                given = current if to is JobState.PRINTING else None
+                current = store.jobs.transition(conn, job_id, to, "t", current=given, **changes)
+                assert current == store.jobs.require(job_id, conn)
+        assert current.attempts == 2
+        assert (current.printer, current.reason) == ("p2", "jam")
