@@ -47,7 +47,8 @@ def claim_next_in(
 ) -> Claim | None:
     """:func:`claim_next` inside the caller's transaction."""
     now = now or utc_now()
-    if store.ledger.next_blank(printer, conn) is None:
+    blank = store.ledger.next_blank(printer, conn)
+    if blank is None:
         return None
     while (job := store.jobs.next_queued(conn)) is not None:
         if job.not_after <= now:
@@ -62,7 +63,7 @@ def claim_next_in(
             printer=printer,
             current=job,
         )
-        serial = store.ledger.reserve(conn, printer, job.job_id, STATION)
+        serial = store.ledger.reserve(conn, printer, job.job_id, STATION, next_blank=blank)
         return Claim(job, printer, serial)
     return None
 

@@ -88,6 +88,9 @@ class PrinterWorker:
         self._cards = cards
         self._wake = wake
         self._metrics = metrics or StationMetrics()
+        # This printer's series, looked up once rather than at every card.
+        self._cards_issued = self._metrics.cards_issued.labels(self.name)
+        self._card_seconds = self._metrics.card_seconds.labels(self.name)
         # Told after every committed outcome: the link flushes the outbox and
         # recomputes its credit.
         self._on_outcome = on_outcome
@@ -336,7 +339,7 @@ class PrinterWorker:
                     self._next = results[1]
                     self._queue_empty = results[1] is None
                 self.view.cards_done += 1
-                self._metrics.cards_issued.labels(self.name).inc()
+                self._cards_issued.inc()
                 log_.info("card_issued", blank_serial=serial)
             elif isinstance(outcome, Spoiled):
                 spoiled, attempts = outcome, self._station.max_attempts
@@ -371,4 +374,4 @@ class PrinterWorker:
             self.view.job_id = None
             took = time.monotonic() - started
             self.view.card_seconds = [*self.view.card_seconds[-99:], took]
-            self._metrics.card_seconds.labels(self.name).observe(took)
+            self._card_seconds.observe(took)

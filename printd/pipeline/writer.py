@@ -47,13 +47,14 @@ class _Request:
     error: BaseException | None = None
 
 
-def _settle(request: _Request) -> None:
-    if request.future.cancelled():
-        return
-    if request.error is not None:
-        request.future.set_exception(request.error)
-    else:
-        request.future.set_result(request.results)
+def _settle(requests: list[_Request]) -> None:
+    for request in requests:
+        if request.future.cancelled():
+            continue
+        if request.error is not None:
+            request.future.set_exception(request.error)
+        else:
+            request.future.set_result(request.results)
 
 
 class StoreWriter:
@@ -110,8 +111,12 @@ class StoreWriter:
                     break
                 batch.append(more)
             self._commit(batch)
+            # One wake-up of each waiting loop a batch, not one a request.
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Request]] = {}
             for request in batch:
-                request.loop.call_soon_threadsafe(_settle, request)
+                by_loop.setdefault(request.loop, []).append(request)
+            for loop, requests in by_loop.items():
+                loop.call_soon_threadsafe(_settle, requests)
 
     def _commit(self, batch: list[_Request]) -> None:
         conn = self._conn
@@ -122,17 +127,11 @@ class StoreWriter:
                 request.error = exc
             return
         try:
-            for request in batch:
-                conn.execute("SAVEPOINT step")
-                try:
-                    request.results = [step(self.store, conn) for step in request.steps]
-                except BaseException as exc:  # handed to the caller, like a failed transaction
-                    conn.execute("ROLLBACK TO step")
-                    request.results, request.error = [], exc
-                conn.execute("RELEASE step")
+            self._run_steps(batch, conn)
             conn.execute("COMMIT")
         except BaseException as exc:
-            # The commit itself failed: nothing of the batch is stored.
+            # The commit itself failed, or the step of a request alone in its
+            # batch: nothing of the batch is stored.
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for request in batch:
@@ -140,3 +139,23 @@ class StoreWriter:
             return
         self.commits += 1
         self.transactions += len(batch)
+
+    def _run_steps(self, batch: list[_Request], conn: sqlite3.Connection) -> None:
+        """Every request's steps, in the open transaction.
+
+        A request alone in its batch (one printer, or a quiet moment) needs
+        no savepoint: if a step raises, the whole transaction is rolled back.
+        In a larger batch each request has its own, so a failing one changes
+        nothing of the others.
+        """
+        if len(batch) == 1:
+            batch[0].results = [step(self.store, conn) for step in batch[0].steps]
+            return
+        for request in batch:
+            conn.execute("SAVEPOINT step")
+            try:
+                request.results = [step(self.store, conn) for step in request.steps]
+            except BaseException as exc:  # handed to the caller, like a failed transaction
+                conn.execute("ROLLBACK TO step")
+                request.results, request.error = [], exc
+            conn.execute("RELEASE step")

@@ -473,12 +473,24 @@ class Ledger:
         )
         return None if row is None else str(row[0])
 
-    def reserve(self, conn: sqlite3.Connection, printer: str, job_id: str, by: str) -> str:
-        """Set aside the blank the printer will feed next for this job."""
+    def reserve(
+        self,
+        conn: sqlite3.Connection,
+        printer: str,
+        job_id: str,
+        by: str,
+        *,
+        next_blank: str | None = None,
+    ) -> str:
+        """Set aside the blank the printer will feed next for this job.
+
+        ``next_blank``: what :meth:`next_blank` returned earlier in this
+        transaction, when the caller has just asked.
+        """
         held = conn.execute(RESERVED_BLANK, (printer,)).fetchone()
         if held is not None:
             raise LedgerError(f"{printer} already has blank {held[0]} reserved")
-        serial = self.next_blank(printer, conn)
+        serial = next_blank or self.next_blank(printer, conn)
         if serial is None:
             raise LedgerError(f"{printer} has no blanks loaded")
         row = self._blank(conn, serial)

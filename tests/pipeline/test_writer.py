@@ -105,3 +105,26 @@ async def test_a_closed_writer_refuses_work(store: Store) -> None:
     writer.close()
     with pytest.raises(WriterStopped):
         await writer.run(lambda s, c: None)
+
+
+async def test_a_failing_transaction_alone_changes_nothing(store: Store) -> None:
+    """Alone in its batch (no savepoint), a transaction whose step raises is rolled back whole."""
+    writer = StoreWriter(store)
+    try:
+        [claim] = await writer.run(lambda s, c: jobflow.claim_next_in(s, c, "p1"))
+        head = store.ledger.verify()
+
+        def issue_then_fail(s: Store, c: sqlite3.Connection) -> None:
+            jobflow.record_issued_in(s, c, claim, None)
+            jobflow.record_issued_in(s, c, claim, None)
+
+        with pytest.raises(LedgerError):
+            await writer.run(issue_then_fail)
+        assert state(store, claim.job_id) is JobState.PRINTING
+        assert store.ledger.blank(claim.serial)["state"] == "loaded"
+        assert store.ledger.verify() == head
+        [serial] = await writer.run(lambda s, c: jobflow.record_issued_in(s, c, claim, None))
+        assert serial == claim.serial
+        assert writer.commits == 2
+    finally:
+        writer.close()
