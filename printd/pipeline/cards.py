@@ -97,14 +97,17 @@ class CardPreparer:
         return prepared
 
     async def _in_process(self, payload: bytes, encode: CardEncoder) -> tuple[PreparedCard, float]:
-        for attempt in (1, 2):
+        # Workers killed together (the out-of-memory killer, a technician's
+        # kill) may each take the card before their death is seen: one try
+        # more than there are workers reaches a worker started since. A card
+        # that kills every worker it reaches is not printable.
+        attempts = self._workers + 1
+        for attempt in range(1, attempts + 1):
             try:
                 return await self._processes.prepare(encode, payload)
             except WorkerDied:
-                # Killed or out of memory: a fresh worker tries once more; a
-                # card that kills two is not printable.
                 log.warning("card_worker_died", attempt=attempt)
-        raise CardNotPrintable("the card's encoder process died twice")
+        raise CardNotPrintable(f"the card's encoder process died {attempts} times")
 
     def _start(self, job_id: str, driver: Driver) -> asyncio.Future[PreparedCard] | None:
         payload = self._store.jobs.payload(job_id)
