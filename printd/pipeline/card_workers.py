@@ -9,7 +9,8 @@ of their wake-ups competed with the event loop for the interpreter lock while
 a printer waited for its next command.
 
 A worker takes one card at a time. A worker that dies (killed, out of
-memory) fails the card it held with :class:`WorkerDied` and is replaced.
+memory) fails the card it held with :class:`WorkerDied` and is replaced; one
+that died young is replaced after a pause (see :meth:`CardWorkers.replace`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import multiprocessing
 import os
 import pickle
+import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -34,6 +36,11 @@ from printd.pipeline.encoding import (
 )
 
 log = get_logger("printd.cards")
+
+# A worker that ends sooner than this after its start is replaced after a
+# pause, RESTART_MAX_S at most (see CardWorkers.replace).
+SHORT_LIFE_S = 10.0
+RESTART_MAX_S = 60.0
 
 
 class WorkerDied(Exception):
@@ -66,6 +73,7 @@ class _Worker:
     def __init__(self, pool: CardWorkers, process: BaseProcess) -> None:
         self._pool = pool
         self.process = process
+        self.started = time.monotonic()
         self.requests: asyncio.WriteTransport | None = None
         self.replies: asyncio.ReadTransport | None = None
         self._waiting: asyncio.Future[bytes] | None = None
@@ -117,6 +125,9 @@ class CardWorkers:
         self._workers: list[_Worker] = []
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._closed = False
+        self.spawned = 0
+        self._short_lives = 0  # workers in a row that ended soon after starting
+        self._restart: asyncio.Task[None] | None = None
 
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process.pid is not None]
@@ -140,11 +151,19 @@ class CardWorkers:
         )
         worker = _Worker(self, process)
         self._workers.append(worker)
-        process.start()
-        # The worker holds its own copies now; the daemon keeps only its ends,
-        # so a worker's death closes the reply pipe.
-        for end in child_ends:
-            end.close()
+        try:
+            process.start()
+        except BaseException:
+            self._workers.remove(worker)
+            os.close(requests_w)
+            os.close(replies_r)
+            raise
+        finally:
+            # The worker holds its own copies now (or never started); the
+            # daemon keeps only its ends, so a worker's death closes the pipe.
+            for end in child_ends:
+                end.close()
+        self.spawned += 1
         writer = os.fdopen(requests_w, "wb", buffering=0)
         reader = os.fdopen(replies_r, "rb", buffering=0)
         worker.requests, _ = await loop.connect_write_pipe(asyncio.Protocol, writer)
@@ -159,23 +178,53 @@ class CardWorkers:
             self._idle.put_nowait(worker)
 
     def replace(self, worker: _Worker) -> None:
-        """A worker ended: forget it and start another in its place."""
+        """A worker ended: forget it and start another in its place.
+
+        After a worker that ended soon after it started (it cannot load the
+        renderer, a card kills every worker), the next is started only after
+        a pause that doubles each time, up to RESTART_MAX_S: a worker that
+        cannot live is not restarted in a tight loop. A card that asks for a
+        worker starts one at once, and a card has only a few tries.
+        """
         worker.close()
         if worker in self._workers:
             self._workers.remove(worker)
-        if not self._closed:
-            log.warning("card_worker_replaced", pid=worker.process.pid)
-            task = asyncio.get_running_loop().create_task(self.start())
-            task.add_done_callback(_log_start_failure)
+        self._forget_idle(worker)
+        if self._closed:
+            return
+        lived_s = time.monotonic() - worker.started
+        log.warning("card_worker_ended", pid=worker.process.pid, lived_s=round(lived_s, 1))
+        if lived_s >= SHORT_LIFE_S:
+            self._short_lives, delay = 0, 0.0
+        else:
+            self._short_lives += 1
+            delay = min(RESTART_MAX_S, 2.0**self._short_lives)
+        if self._restart is None or self._restart.done():
+            self._restart = asyncio.get_running_loop().create_task(self._start_after(delay))
+            self._restart.add_done_callback(_log_start_failure)
+
+    async def _start_after(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self.start()
+
+    def _forget_idle(self, gone: _Worker) -> None:
+        """Take an ended worker out of the idle queue, keeping the others' order."""
+        kept = []
+        while not self._idle.empty():
+            worker = self._idle.get_nowait()
+            if worker is not gone:
+                kept.append(worker)
+        for worker in kept:
+            self._idle.put_nowait(worker)
 
     async def _ask(self, encode: CardEncoder, payload: bytes | None) -> Any:
         await self.start()
-        while True:
-            worker = await self._idle.get()
-            if worker.alive and worker.process.is_alive():
-                break
-            # Died while idle, and its pipe's end not read yet.
+        worker = await self._idle.get()
+        if not worker.process.is_alive():
+            # Died while idle, its pipe's end not read yet: this try of the
+            # card's is lost like one a worker dies during.
             worker.lost()
+            raise WorkerDied(f"card worker {worker.process.pid} had ended")
         # The pipe runs between the daemon and its own child only.
         return pickle.loads(await worker.ask(frame((encode, payload))))  # noqa: S301
 
@@ -198,6 +247,8 @@ class CardWorkers:
     def close(self) -> None:
         """Stop every worker; a card being prepared is dropped."""
         self._closed = True
+        if self._restart is not None:
+            self._restart.cancel()
         for worker in self._workers:
             worker.close()
         self._workers.clear()

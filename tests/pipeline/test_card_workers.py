@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from card_encoders import kill_own_process
+from card_encoders import UnloadableArtwork, kill_own_process
 from stations import artwork_png
 
 from drivers.evolis.driver import prepare_card
@@ -71,15 +71,34 @@ async def test_an_unprintable_card_is_an_error_and_the_worker_goes_on(
     assert card.sides == 1
 
 
-async def test_a_worker_killed_while_idle_is_replaced(workers: CardWorkers) -> None:
+async def test_workers_killed_while_idle_are_replaced_for_the_next_card(
+    workers: CardWorkers,
+) -> None:
     await workers.warm(prepare_card)
     killed = workers.pids()
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
-    await _until(lambda: len(workers.pids()) == 2 and not set(workers.pids()) & set(killed))
+    await _until(lambda: not set(workers.pids()) & set(killed))
     card, _ = await workers.prepare(prepare_card, PAYLOAD)
     assert card.sides == 1
+    assert len(workers.pids()) == 2
+    assert not set(workers.pids()) & set(killed)
     assert not any(_alive(pid) for pid in killed)
+
+
+async def test_a_worker_that_cannot_start_is_not_restarted_in_a_loop() -> None:
+    """Each try of a card starts a worker; with no card asking, they come back slowly."""
+    workers = CardWorkers(2, UnloadableArtwork(), "warning")  # type: ignore[arg-type]
+    try:
+        for _ in range(3):
+            with pytest.raises(WorkerDied):
+                await workers.prepare(prepare_card, PAYLOAD)
+        spawned = workers.spawned
+        await asyncio.sleep(1.5)
+        # The pause after three short lives in a row is 8 s.
+        assert workers.spawned == spawned
+    finally:
+        workers.close()
 
 
 async def test_a_card_that_kills_its_worker_fails_and_the_next_card_prints(
