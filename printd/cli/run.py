@@ -70,10 +70,10 @@ def run(app: AppContext) -> None:
     """
     settings = app.settings
     configure_logging(settings.logging.level, settings.logging.format)
-    # The event loop drives every printer's link; the store writer and the
-    # card pool's helper threads also run Python. After each system call the
-    # loop waits for the interpreter lock, by default up to 5 ms; 1 ms keeps
-    # a printer's round trip from queueing behind them.
+    # The event loop drives every printer's link; the store writer, the MQTT
+    # intake thread and the job-check pool's threads also run Python. After
+    # each system call the loop waits for the interpreter lock, by default up
+    # to 5 ms; 1 ms keeps a printer's round trip from queueing behind them.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         templates = TemplateLibrary.from_settings(settings)
