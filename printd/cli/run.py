@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 import click
 
@@ -56,9 +58,26 @@ def load_keys(settings: Settings) -> tuple[Signer, Verifier]:
 
 async def run_station(station: Station) -> None:
     loop = asyncio.get_running_loop()
+    get_logger("printd").info("event_loop", implementation=type(loop).__module__.split(".")[0])
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, station.request_stop)
     await station.run()
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop's event loop where it is installed, else asyncio's.
+
+    Every reply from every printer is an event-loop turn, some 18 a card.
+    On bench/pipeline.py (4 printers, four alternated pairs), uvloop's loop
+    gave 0.957-0.965 of the printers' capacity against 0.914-0.955, and
+    2.02-2.34 ms of daemon CPU a card against 2.12-2.73 ms.
+    """
+    try:
+        import uvloop
+    except ImportError:  # a platform without a uvloop build
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 @click.command()
@@ -92,6 +111,6 @@ def run(app: AppContext) -> None:
         card_validator=CardChecker(settings.templates.dir, templates),
     )
     try:
-        asyncio.run(run_station(station))
+        run_event_loop(run_station(station))
     except StoreError as exc:
         fail(str(exc), EXIT_STORE)

@@ -58,6 +58,12 @@ def test_two_printers_print_every_job_once_and_the_ledger_matches_the_bins(
     with daemon(config, tmp_path / "daemon.log") as proc:
         wait_for(lambda: finished(tmp_path / "state", 30), 120, "30 jobs printed")
         assert proc.poll() is None
+    loops = [
+        json.loads(line)["implementation"]
+        for line in (tmp_path / "daemon.log").read_text().splitlines()
+        if '"event_loop"' in line
+    ]
+    assert loops == ["uvloop"]
     with Store.open(tmp_path / "state") as store:
         jobs = store.jobs.listing(limit=100)
         assert {j.state for j in jobs} == {JobState.PRINTED}
