@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from processes import alive
+
 CHILD = """
 import asyncio, multiprocessing as mp, time
 from concurrent.futures import ProcessPoolExecutor
@@ -55,14 +57,6 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_workers_exit_when_the_daemon_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "daemon_with_pools.py"
     script.write_text(CHILD)
@@ -77,12 +71,12 @@ def test_workers_exit_when_the_daemon_is_killed(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        while time.monotonic() < deadline and any(alive(pid) for pid in workers):
             time.sleep(0.1)
-        assert [pid for pid in workers if _alive(pid)] == []
+        assert [pid for pid in workers if alive(pid)] == []
     finally:
         if proc.poll() is None:
             proc.kill()
         for pid in workers | _descendants(proc.pid):
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -8,10 +8,10 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from card_encoders import UnloadableArtwork, kill_own_process
+from processes import alive, nice
 from stations import artwork_png
 
 from drivers.evolis.driver import prepare_card
@@ -29,18 +29,6 @@ async def workers() -> AsyncIterator[CardWorkers]:
         yield pool
     finally:
         pool.close()
-
-
-def _nice(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 async def _until(check: object, timeout_s: float = 20.0) -> None:
@@ -83,7 +71,7 @@ async def test_workers_killed_while_idle_are_replaced_for_the_next_card(
     assert card.sides == 1
     assert len(workers.pids()) == 2
     assert not set(workers.pids()) & set(killed)
-    assert not any(_alive(pid) for pid in killed)
+    assert not any(alive(pid) for pid in killed)
 
 
 async def test_a_worker_that_cannot_start_is_not_restarted_in_a_loop() -> None:
@@ -113,7 +101,7 @@ async def test_a_card_that_kills_its_worker_fails_and_the_next_card_prints(
 async def test_workers_run_below_the_daemons_priority(workers: CardWorkers) -> None:
     await workers.warm(prepare_card)
     for pid in workers.pids():
-        assert _nice(pid) == min(19, os.nice(0) + WORKER_NICE)
+        assert nice(pid) == min(19, os.nice(0) + WORKER_NICE)
 
 
 async def test_closing_ends_every_worker(workers: CardWorkers) -> None:
@@ -121,5 +109,5 @@ async def test_closing_ends_every_worker(workers: CardWorkers) -> None:
     pids = workers.pids()
     assert len(pids) == 2
     workers.close()
-    await _until(lambda: not any(_alive(pid) for pid in pids))
+    await _until(lambda: not any(alive(pid) for pid in pids))
     assert workers.pids() == []
