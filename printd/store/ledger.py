@@ -227,19 +227,19 @@ class Ledger:
         conn: sqlite3.Connection,
         events: Sequence[_Pending],
         by: str,
-        head: tuple[int, str] | None = None,
+        head: tuple[int, str],
     ) -> None:
         """Append events to the chain and apply them to the blanks projection.
 
-        ``head`` is the chain's head when the caller has just read it in this
-        transaction (every card reads it twice otherwise).
+        ``head`` is the chain's head as the caller read it in this transaction,
+        to number the blanks' ``last_event`` before the events are written.
         """
         if not events:
             return
         by = clean_text(by, "name", 100)
         if not by.strip():
             raise LedgerError("every ledger event needs a name (--by)")
-        seq, prev = head or self._head(conn)
+        seq, prev = head
         at = stamp()
         rows = []
         for event in events:
@@ -294,11 +294,6 @@ class Ledger:
                 f"cannot {action} {row['serial']}: it is {row['state']}{where}, not {needed}"
             )
 
-    def _last_seq(self, conn: sqlite3.Connection) -> int:
-        return int(
-            conn.execute("SELECT value FROM meta WHERE key = 'ledger_head_seq'").fetchone()[0]
-        )
-
     # ---- receiving and moving stock ----------------------------------------
 
     def receive(self, batch_id: str, serials: Sequence[str], by: str, note: str = "") -> int:
@@ -323,7 +318,8 @@ class Ledger:
                 "VALUES (?, ?, ?, ?, ?)",
                 (batch_id, stamp(), by, len(serials), note),
             )
-            first = self._last_seq(conn) + 1
+            head = self._head(conn)
+            first = head[0] + 1
             try:
                 conn.executemany(
                     "INSERT INTO blanks (serial, batch_id, state, last_event) VALUES (?, ?, ?, ?)",
@@ -348,6 +344,7 @@ class Ledger:
                     for s in serials
                 ],
                 by,
+                head,
             )
         return len(serials)
 
@@ -382,7 +379,8 @@ class Ledger:
         top = conn.execute(
             "SELECT coalesce(max(feed_order), 0) FROM blanks WHERE printer = ?", (printer,)
         ).fetchone()[0]
-        first = self._last_seq(conn) + 1
+        head = self._head(conn)
+        first = head[0] + 1
         conn.executemany(
             "UPDATE blanks SET state = 'loaded', printer = ?, feed_order = ?, job_id = NULL, "
             "last_event = ? WHERE serial = ?",
@@ -397,6 +395,7 @@ class Ledger:
                 for r in rows
             ],
             by,
+            head,
         )
 
     def unload(self, printer: str, serials: Sequence[str] | None, by: str) -> list[str]:
@@ -427,7 +426,8 @@ class Ledger:
         by: str,
         reason: str = "",
     ) -> None:
-        first = self._last_seq(conn) + 1
+        head = self._head(conn)
+        first = head[0] + 1
         conn.executemany(
             "UPDATE blanks SET state = 'in_stock', printer = NULL, feed_order = NULL, "
             "job_id = NULL, last_event = ? WHERE serial = ?",
@@ -449,6 +449,7 @@ class Ledger:
                 for r in rows
             ],
             by,
+            head,
         )
 
     # ---- printing -----------------------------------------------------------
