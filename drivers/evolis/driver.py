@@ -43,6 +43,7 @@ from drivers.evolis.protocol import (
     HostConnection,
     RemoteProtocolError,
     Reply,
+    Stream,
     parse_card_position,
     parse_count,
     parse_voltage,
@@ -79,14 +80,29 @@ STATE_PRIORITY = (
 )
 
 
+# A card's fixed commands, encoded once.
+START = Stream.of((Command("Pr", ("ymcko",)), Command("Ss")))
+FEED = Stream.of((Command("Si"),))
+FEED_TO_CONTACT = Stream.of((Command("Sis"),))
+FEED_TO_CONTACTLESS = Stream.of((Command("Sic"),))
+EJECT = Stream.of((Command("Se"),))
+REJECT = Stream.of((Command("Ser"),))
+
+
 @dataclass(frozen=True, slots=True)
 class EvolisJob:
-    """A card turned into panel downloads: one tuple of commands per side."""
+    """A card turned into panel downloads, encoded where it was prepared: one
+    stream a side, ``Sr`` (front) or ``Sv`` (back) and then its panels."""
 
-    sides: tuple[tuple[Command, ...], ...]
+    sides: tuple[Stream, ...]
 
     def __repr__(self) -> str:
         return f"EvolisJob(sides={len(self.sides)})"
+
+
+def side_stream(index: int, panels: tuple[Command, ...]) -> Stream:
+    """One side's stream: the side's start command, then its panel downloads."""
+    return Stream.of((Command("Sr" if index == 0 else "Sv"), *panels))
 
 
 def prepare_card(card: CardArtwork) -> PreparedCard:
@@ -95,9 +111,9 @@ def prepare_card(card: CardArtwork) -> PreparedCard:
     # encoded (a worker process), not by every process that talks to a printer.
     from drivers.evolis.panels import encode_side
 
-    sides = [encode_side(card.front)]
+    sides = [side_stream(0, encode_side(card.front))]
     if card.back is not None:
-        sides.append(encode_side(card.back))
+        sides.append(side_stream(1, encode_side(card.back)))
     return PreparedCard(
         driver=FAMILY,
         payload=EvolisJob(tuple(sides)),
@@ -151,27 +167,21 @@ class EvolisDriver:
     ) -> None:
         await self._link.close()
 
-    async def _request(self, command: Command, timeout_s: float) -> Reply:
-        return await self._link.request(
-            lambda: self._conn.send(command), timeout_s, f"no reply to {command.name}"
-        )
-
-    async def _query(self, command: Command) -> Reply:
-        return await self._request(command, self.options.timeout_s)
-
-    async def _step(self, command: Command) -> Reply:
-        return await self._request(command, self.options.card_timeout_s)
-
-    async def _steps(self, commands: tuple[Command, ...]) -> Reply:
-        """Send ``commands`` as one stream; the first reply that is not OK,
-        or the last one."""
+    async def _request(self, stream: Stream, timeout_s: float) -> Reply:
+        """Send ``stream``; the first reply that is not OK, or the last one."""
         replies = await self._link.exchange(
-            lambda: self._conn.send_all(commands),
-            len(commands),
-            self.options.card_timeout_s,
-            f"no reply to {'+'.join(dict.fromkeys(c.name for c in commands))}",
+            lambda: self._conn.send_stream(stream),
+            len(stream.names),
+            timeout_s,
+            f"no reply to {'+'.join(dict.fromkeys(stream.names))}",
         )
         return next((reply for reply in replies if not reply.ok), replies[-1])
+
+    async def _query(self, command: Command) -> Reply:
+        return await self._request(Stream.of((command,)), self.options.timeout_s)
+
+    async def _steps(self, stream: Stream) -> Reply:
+        return await self._request(stream, self.options.card_timeout_s)
 
     # --------------------------------------------------------------- public
 
@@ -262,19 +272,18 @@ class EvolisDriver:
     async def _run_card(
         self, job: EvolisJob, chip_data: bytes | None, serial: str | None
     ) -> CardOutcome:
-        reply = await self._steps((Command("Pr", ("ymcko",)), Command("Ss")))
+        reply = await self._steps(START)
         if not reply.ok:
             return await self._not_fed(reply)
 
         station = self.options.chip_station
-        feed = (
-            Command("Si")
-            if chip_data is None
-            else Command("Sis" if station == "contact" else "Sic")
-        )
+        if chip_data is None:
+            feed = FEED
+        else:
+            feed = FEED_TO_CONTACT if station == "contact" else FEED_TO_CONTACTLESS
         # From here a blank may have left the feeder, whatever the reply says.
         self._card_fed = True
-        reply = await self._step(feed)
+        reply = await self._steps(feed)
         if not reply.ok:
             kind = reply.error
             if kind is ErrorKind.DOUBLE_FEED:
@@ -298,11 +307,11 @@ class EvolisDriver:
                     serial, SpoilReason.CHIP_ERROR, f"chip: {exc or 'timeout'}"
                 )
 
-        for index, side in enumerate(job.sides):
-            reply = await self._steps((Command("Sr" if index == 0 else "Sv"), *side))
+        for side in job.sides:
+            reply = await self._steps(side)
             if not reply.ok:
                 return await self._print_failed(serial, reply)
-        reply = await self._step(Command("Se"))
+        reply = await self._steps(EJECT)
         if not reply.ok:
             return await self._print_failed(serial, reply)
         return Issued(serial, chip_uid)
@@ -319,7 +328,7 @@ class EvolisDriver:
     async def _reject(self, serial: str | None, reason: SpoilReason, detail: str) -> CardOutcome:
         """Send the card to the reject bin; if even that fails, the printer
         holds it and a technician must look."""
-        reply = await self._step(Command("Ser"))
+        reply = await self._steps(REJECT)
         if reply.ok:
             return Spoiled(serial, reason, detail)
         status = await self._read_status()

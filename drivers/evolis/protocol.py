@@ -14,6 +14,7 @@ command gets exactly one reply: ``OK``, a value, or text starting ``ERR``.
 from __future__ import annotations
 
 import enum
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -81,6 +82,33 @@ class Command:
         # Panel data is large and may carry personal images: never print it.
         extra = f", data=<{len(self.data)} bytes>" if self.data else ""
         return f"Command({self.name!r}, {self.params!r}{extra})"
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """Commands encoded once and sent as they are: their names, in order
+    (each is answered by one reply), and their bytes.
+
+    A card's panel downloads are encoded where the card is prepared, in a
+    worker process, and a driver's fixed commands when it is imported; the
+    printer's link then only writes bytes.
+    """
+
+    names: tuple[str, ...]
+    data: bytes
+
+    @classmethod
+    def of(cls, commands: Iterable[Command]) -> Stream:
+        """Encode ``commands``; raises :class:`LocalProtocolError` if any cannot be."""
+        commands = tuple(commands)
+        return cls(
+            tuple(command.name for command in commands),
+            b"".join([command.encode() for command in commands]),
+        )
+
+    def __repr__(self) -> str:
+        # The bytes carry panel images: never print them.
+        return f"Stream({'+'.join(self.names)}, <{len(self.data)} bytes>)"
 
 
 def _levels(text: str) -> int:
@@ -198,6 +226,10 @@ class Reply:
         return self.text.encode("ascii") + b"\r"
 
 
+# One or more replies, each ended by its CR, with no noise and none too long.
+_WHOLE_REPLIES = re.compile(rb"(?:[\x20-\x7e]{0,%d}\r)+" % MAX_REPLY)
+
+
 def _printable(byte: int) -> bool:
     return 0x20 <= byte <= 0x7E
 
@@ -216,6 +248,12 @@ class ReplyParser:
         self.discarded = 0
 
     def receive_data(self, data: bytes) -> None:
+        if not self._buffer and _WHOLE_REPLIES.fullmatch(data):
+            # What a printer almost always sends: whole replies, nothing else.
+            self._replies.extend(
+                Reply(line.decode("ascii")) for line in data[:-1].split(b"\r") if line
+            )
+            return
         for byte in data:
             if byte in (CR, NUL):
                 if self._buffer:
@@ -256,7 +294,7 @@ class HostConnection:
     """
 
     def __init__(self) -> None:
-        self._in_flight: deque[Command] = deque()
+        self._in_flight: deque[str] = deque()
         self._parser = ReplyParser()
 
     @property
@@ -264,8 +302,8 @@ class HostConnection:
         return HostState.AWAITING_REPLY if self._in_flight else HostState.IDLE
 
     @property
-    def in_flight(self) -> Command | None:
-        """The oldest command still waiting for its reply."""
+    def in_flight(self) -> str | None:
+        """The name of the oldest command still waiting for its reply."""
         return self._in_flight[0] if self._in_flight else None
 
     @property
@@ -273,15 +311,17 @@ class HostConnection:
         return self._parser.discarded
 
     def send(self, command: Command) -> bytes:
-        return self.send_all((command,))
+        return self.send_stream(Stream.of((command,)))
 
     def send_all(self, commands: Iterable[Command]) -> bytes:
         """The bytes of ``commands`` in one stream; nothing is in flight if
         any of them cannot be encoded."""
-        commands = tuple(commands)
-        data = b"".join([command.encode() for command in commands])
-        self._in_flight.extend(commands)
-        return data
+        return self.send_stream(Stream.of(commands))
+
+    def send_stream(self, stream: Stream) -> bytes:
+        """The bytes of commands encoded beforehand; each now awaits its reply."""
+        self._in_flight.extend(stream.names)
+        return stream.data
 
     def receive_data(self, data: bytes) -> None:
         self._parser.receive_data(data)

@@ -25,7 +25,7 @@ from drivers.base import (
     SpoilReason,
 )
 from drivers.evolis import panels
-from drivers.evolis.driver import EvolisDriver, EvolisJob
+from drivers.evolis.driver import EvolisDriver, EvolisJob, side_stream
 from drivers.evolis.protocol import dbc
 from drivers.magicard import panels as magicard_panels
 from drivers.magicard.driver import MagicardDriver
@@ -407,10 +407,14 @@ async def test_evolis_panel_refused_mid_stream_rejects_the_card(delivery: Delive
     """A side's panels go out as one stream. One refused in the middle rejects
     the card, and the replies to the panels after it answer nothing later."""
     async with make_rig("evolis", delivery) as rig:
-        prepared = rig.driver.prepare(rig.card())
+        card = rig.card()
+        prepared = rig.driver.prepare(card)
         assert isinstance(prepared.payload, EvolisJob)
+        front_panels = panels.encode_side(card.front)
         front, back = prepared.payload.sides
-        broken_front = (*front[:2], dbc("c", 32, b"\xff\x00"), *front[3:])
+        assert front == side_stream(0, front_panels)
+        bad_cyan = dbc("c", 32, b"\xff\x00")
+        broken_front = side_stream(0, (*front_panels[:2], bad_cyan, *front_panels[3:]))
         broken = replace(prepared, payload=EvolisJob((broken_front, back)))
         serial = rig.next_serial()
         outcome = await rig.driver.print_card(broken, serial)

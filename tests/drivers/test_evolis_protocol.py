@@ -101,6 +101,49 @@ def test_reply_parser_drops_noise_but_keeps_the_reply() -> None:
     assert parser.discarded == 3
 
 
+def _replies(parser: ReplyParser) -> list[str]:
+    texts = []
+    while (reply := parser.next_reply()) is not None:
+        texts.append(reply.text)
+    return texts
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        b"OK\r",
+        b"OK\rOK\r4.80\r",
+        b"OK\r\rOK\r",
+        b"OK\rOK",
+        b"OK\r\x00",
+        b"\x8f\x02OK\r",
+        b"A" * 256 + b"\r",
+        b"A" * 300 + b"\rOK\r",
+        b"ERR FEEDER EMPTY\r",
+    ],
+)
+def test_reply_parser_reads_a_chunk_as_it_reads_its_bytes_one_by_one(chunk: bytes) -> None:
+    """Whole replies take a short way through the parser; every chunk, clean
+    or not, gives the same replies and the same count of discarded bytes as
+    the bytes fed one at a time."""
+    whole, bytewise = ReplyParser(), ReplyParser()
+    whole.receive_data(chunk)
+    for byte in chunk:
+        bytewise.receive_data(bytes([byte]))
+    assert _replies(whole) == _replies(bytewise)
+    assert whole.discarded == bytewise.discarded
+    whole.receive_data(b"OK\r")
+    bytewise.receive_data(b"OK\r")
+    assert _replies(whole) == _replies(bytewise)
+
+
+def test_reply_parser_keeps_the_tail_of_a_reply_too_long() -> None:
+    parser = ReplyParser()
+    parser.receive_data(b"B" * 10 + b"A" * 256 + b"\r")
+    assert _replies(parser) == ["A" * 256]
+    assert parser.discarded == 10
+
+
 def test_error_replies_are_classified() -> None:
     """ERR texts map to the codec's error kinds; OK is not an error."""
     assert Reply("ERR FEEDER EMPTY").error is ErrorKind.FEEDER_EMPTY
@@ -118,12 +161,12 @@ def test_host_connection_answers_pipelined_commands_in_order() -> None:
     conn = HostConnection()
     assert conn.send(Command("Rtp")) == b"\x1bRtp\r"
     assert conn.send_all([Command("Rsn"), Command("Rfv")]) == b"\x1bRsn\r\x1bRfv\r"
-    assert conn.in_flight == Command("Rtp")
+    assert conn.in_flight == "Rtp"
     conn.receive_data(b"Primacy\rSN1\r")
     assert conn.next_reply() == Reply("Primacy")
     assert conn.next_reply() == Reply("SN1")
     assert conn.next_reply() is None
-    assert conn.in_flight == Command("Rfv")
+    assert conn.in_flight == "Rfv"
     assert conn.state is HostState.AWAITING_REPLY
     conn.receive_data(b"1.0\r")
     assert conn.next_reply() == Reply("1.0")
