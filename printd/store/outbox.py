@@ -36,8 +36,11 @@ class Outbox:
     def enqueue(
         self, conn: sqlite3.Connection, topic: str, body: dict[str, Any], *, retain: bool = False
     ) -> int:
-        seq = int(conn.execute("SELECT value FROM meta WHERE key = 'outbox_seq'").fetchone()[0]) + 1
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'outbox_seq'", (str(seq),))
+        # The next number of the gapless sequence, taken in one statement.
+        row = conn.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'outbox_seq' RETURNING value"
+        ).fetchone()
+        seq = int(row[0])
         conn.execute(
             "INSERT INTO outbox (seq, topic, body, retain, created_at) VALUES (?, ?, ?, ?, ?)",
             (
