@@ -96,8 +96,21 @@ def _inspect_read_only(path: Path) -> None:
         conn.close()
 
 
+# UPDATE ... RETURNING numbers the outbox: SQLite 3.35 (2021) or later.
+MIN_SQLITE = (3, 35, 0)
+
+
+def check_sqlite_version(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Refuse an SQLite library too old for the store's statements."""
+    if version < MIN_SQLITE:
+        need = ".".join(map(str, MIN_SQLITE))
+        have = ".".join(map(str, version))
+        raise StoreError(f"printd needs SQLite {need} or later; this Python has SQLite {have}")
+
+
 def open_database(path: Path) -> sqlite3.Connection:
     """Open (creating if new) and migrate the database at ``path``."""
+    check_sqlite_version()
     _check_existing(path)
     try:
         if path.exists() and path.stat().st_size > 0:

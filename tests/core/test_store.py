@@ -7,7 +7,7 @@ import pytest
 from stations import add_jobs
 
 from printd.store import JobState, Store, StoreCorrupt, StoreError, StoreLocked
-from printd.store.db import DB_NAME
+from printd.store.db import DB_NAME, check_sqlite_version
 from printd.store.ledger import RESERVED_BLANK
 from printd.store.schema import APPLICATION_ID, MIGRATIONS
 
@@ -224,3 +224,11 @@ def test_a_transition_returns_the_job_as_stored(tmp_path: Path) -> None:
                 assert current == store.jobs.require(job_id, conn)
         assert current.attempts == 2
         assert (current.printer, current.reason) == ("p2", "jam")
+
+
+def test_an_sqlite_too_old_is_refused_with_the_versions_named() -> None:
+    """The outbox is numbered with UPDATE ... RETURNING (SQLite 3.35)."""
+    check_sqlite_version(sqlite3.sqlite_version_info)  # this machine's passes
+    check_sqlite_version((3, 35, 0))
+    with pytest.raises(StoreError, match=r"needs SQLite 3\.35\.0 or later; .* SQLite 3\.34\.1"):
+        check_sqlite_version((3, 34, 1))
