@@ -24,7 +24,7 @@ STATION = "station"
 class Claim:
     """A job handed to a printer, with the blank reserved for it."""
 
-    job: JobRecord
+    job: JobRecord  # as claimed: printing on this printer
     printer: str
     serial: str
 
@@ -54,7 +54,7 @@ def claim_next_in(
         if job.not_after <= now:
             _expire(store, conn, job)
             continue
-        store.jobs.transition(
+        printing = store.jobs.transition(
             conn,
             job.job_id,
             JobState.PRINTING,
@@ -64,7 +64,7 @@ def claim_next_in(
             current=job,
         )
         serial = store.ledger.reserve(conn, printer, job.job_id, STATION, next_blank=blank)
-        return Claim(job, printer, serial)
+        return Claim(printing, printer, serial)
     return None
 
 
@@ -125,6 +125,8 @@ def record_issued_in(
         printer=claim.printer,
         blank_serial=serial,
         count_attempt=True,
+        # As claimed; if anything moved the job since, the update says so.
+        current=claim.job,
     )
     reports.result(store, conn, claim.job_id, "printed", blank_serial=serial, printer=claim.printer)
     return serial

@@ -220,8 +220,10 @@ class Jobs:
     ) -> JobRecord:
         """Move a job to ``to``, recorded in its history; the job as it is now.
 
-        ``current``: the job as the caller just read it in this transaction,
-        which saves reading it again.
+        ``current``: the job as the caller last saw it, which saves reading it
+        again. The update then applies only while the job is still in that
+        state: if it moved on meanwhile, :class:`JobError` says so and nothing
+        is written.
         """
         job = current if current is not None else self.require(job_id, conn)
         if expect is not None:
@@ -233,11 +235,11 @@ class Jobs:
             raise JobError(f"job {job_id} cannot go from {job.state.value} to {to.value}")
         now = stamp()
         finished = now if to in TERMINAL else None
-        conn.execute(
+        updated = conn.execute(
             "UPDATE jobs SET state = ?, updated_at = ?, printer = coalesce(?, printer), "
             "blank_serial = coalesce(?, blank_serial), reason = coalesce(?, reason), "
             "detail = coalesce(?, detail), attempts = attempts + ?, finished_at = ? "
-            "WHERE job_id = ?",
+            "WHERE job_id = ? AND state = ?",
             (
                 to.value,
                 now,
@@ -248,8 +250,12 @@ class Jobs:
                 int(count_attempt),
                 finished,
                 job_id,
+                job.state.value,
             ),
         )
+        if updated.rowcount != 1:
+            now_is = self.require(job_id, conn).state.value
+            raise JobError(f"job {job_id} is {now_is} now, no longer {job.state.value}")
         self._history(
             conn,
             job_id,

@@ -10,7 +10,7 @@ import pytest
 
 from printd.pipeline import jobflow
 from printd.serials import parse_serials
-from printd.store import JobState, LedgerError, Store
+from printd.store import JobError, JobState, LedgerError, Store
 
 SERIALS = parse_serials(["AB-100001..AB-100050"])
 
@@ -153,6 +153,31 @@ def test_not_fed_returns_blank_and_job(store: Store) -> None:
     job = store.jobs.require("j1")
     assert (job.state, job.attempts) == (JobState.QUEUED, 0)
     assert store.ledger.next_blank("p1") == SERIALS[0]
+
+
+def test_claim_holds_the_job_as_printing(store: Store) -> None:
+    add_job(store, "j1")
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    assert claim.job == store.jobs.require("j1")
+    assert (claim.job.state, claim.job.printer) == (JobState.PRINTING, "p1")
+
+
+def test_an_outcome_for_a_job_moved_since_its_claim_changes_nothing(store: Store) -> None:
+    """The outcome is written against the job as claimed; a job another hand
+    moved meanwhile is refused, and its blank is not issued."""
+    add_job(store, "j1")
+    claim = jobflow.claim_next(store, "p1")
+    assert claim is not None
+    with store.transaction() as conn:
+        store.jobs.transition(conn, "j1", JobState.NEEDS_INSPECTION, "technician")
+    events = store.conn.execute("SELECT count(*) FROM ledger").fetchone()[0]
+    with pytest.raises(JobError, match="j1 is needs_inspection now, no longer printing"):
+        jobflow.record_issued(store, claim, claim.serial)
+    assert store.jobs.require("j1").state is JobState.NEEDS_INSPECTION
+    assert jobflow.reserved_blank(store, "j1") == claim.serial
+    assert store.conn.execute("SELECT count(*) FROM ledger").fetchone()[0] == events
+    assert results(store) == []
 
 
 def test_crash_recovery_sends_cards_in_printers_to_inspection(store: Store) -> None:
