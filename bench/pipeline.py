@@ -2,7 +2,7 @@
 CPU per card, and peak memory with a 100,000-job backlog on disk.
 
 Run: .venv/bin/python bench/pipeline.py [--jobs 2000] [--printers 4] [--card-ms 50]
-     [--no-single] [--backlog 100000]
+     [--no-single] [--no-mqtt] [--backlog 100000]
 
 Simulated Evolis printers run as their own processes on real ptys, set to a
 fixed card time; the daemon is a real `printd run` process. Capacity is
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
+from brokers import MosquittoBroker
 from stations import add_jobs, daemon, start_simulator, write_config
 
 from drivers.base import CardArtwork, DriverOptions
@@ -33,6 +35,7 @@ from drivers.registry import open_driver
 from printd.pipeline.artwork import parse_card
 from printd.render import TemplateLibrary, render_card
 from printd.serials import parse_serials
+from printd.signing import Signer, public_b64
 from printd.store import Store
 from printd.store.db import DB_NAME
 
@@ -143,14 +146,27 @@ class Run:
     peak_mb: float
     workers_peak_mb: float
     in_processes: bool
+    mqtt: bool
 
     @property
     def ratio(self) -> float:
         return self.station_rate / (self.capacity * self.printers)
 
 
-def throughput(work: Path, jobs: int, printers: int, speed: float) -> Run:
+def throughput(work: Path, jobs: int, printers: int, speed: float, *, mqtt: bool = False) -> Run:
+    """One station run; with ``mqtt``, results go to a real Mosquitto broker
+    (sealed, signed, published at QoS 1 and marked sent), as in an office."""
     work.mkdir(parents=True)
+    with contextlib.ExitStack() as stack:
+        broker = None
+        if mqtt:
+            broker = stack.enter_context(MosquittoBroker(work / "broker"))
+        return _throughput(work, jobs, printers, speed, broker)
+
+
+def _throughput(
+    work: Path, jobs: int, printers: int, speed: float, broker: MosquittoBroker | None
+) -> Run:
     per_printer = jobs // printers + 20
     sims = [
         start_simulator(work, f"evolis-{n}", f"P{n}-000001..P{n}-{per_printer:06d}", speed=speed)
@@ -163,7 +179,18 @@ def throughput(work: Path, jobs: int, printers: int, speed: float) -> Run:
         # and a low capacity would flatter the station.
         rates = [asyncio.run(capacity(calib.pty, 40))]
         calib.stop()
-        config = write_config(work, sims)
+        if broker is None:
+            config = write_config(work, sims)
+        else:
+            # The station refuses to start without the registry's key; no job
+            # arrives over MQTT here, so any key will do.
+            registry = Signer.generate().public_key
+            config = write_config(
+                work,
+                sims,
+                broker=(broker.host, broker.port),
+                registry_keys={"registry-1": public_b64(registry)},
+            )
         state = work / "state"
         with Store.open(state) as store:
             for n in range(1, printers + 1):
@@ -213,6 +240,7 @@ def throughput(work: Path, jobs: int, printers: int, speed: float) -> Run:
             peak_mb=peak,
             workers_peak_mb=kids_peak,
             in_processes=bool(stopped.get("prepared_in_processes")),
+            mqtt=broker is not None,
         )
     finally:
         for sim in sims:
@@ -224,6 +252,7 @@ def report(runs: list[Run]) -> None:
     """The runs side by side, one column each."""
     rows: list[tuple[str, list[str]]] = [
         ("printers", [str(r.printers) for r in runs]),
+        ("results to an MQTT broker", ["yes" if r.mqtt else "no" for r in runs]),
         ("cards measured", [str(r.cards) for r in runs]),
         ("card time, one printer alone (ms)", [f"{r.card_ms:.1f}" for r in runs]),
         (
@@ -296,6 +325,12 @@ def main() -> None:
     parser.add_argument("--card-ms", type=float, default=50.0)
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument(
+        "--mqtt",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the printers with results sent to a Mosquitto broker (default: yes)",
+    )
+    parser.add_argument(
         "--single",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -306,6 +341,9 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
         runs.append(throughput(Path(tmp) / "run", args.jobs, args.printers, speed))
+    if args.mqtt:
+        with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
+            runs.append(throughput(Path(tmp) / "mqtt", args.jobs, args.printers, speed, mqtt=True))
     if args.printers > 1 and args.single:
         with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
             runs.append(throughput(Path(tmp) / "one", args.jobs // args.printers, 1, speed))
