@@ -58,7 +58,7 @@ from printd.mqtt import fast_publish, manual_ack
 from printd.mqtt.checkpool import CheckPool
 from printd.mqtt.checks import CardValidator, CheckerSpec, no_card_checks
 from printd.mqtt.intake import Intake, IntakeOutcome
-from printd.mqtt.outbox import OutboxFlusher
+from printd.mqtt.outbox import FLUSH_INTERVAL_S, OutboxFlusher
 from printd.mqtt.topics import Topics
 from printd.signing import Signer, SigningError, Verifier
 from printd.store import Store
@@ -446,6 +446,9 @@ class RegistryLink:
                 await self._publish_status(client)
             stale = time.monotonic() - self._credit_sent_at >= self._mqtt.credit_interval_s
             self._publish_credit(client, force=stale)
+            # Every card's outcome wakes this loop; changes within this pause
+            # are looked at together (the credit costs four queries a look).
+            await asyncio.sleep(FLUSH_INTERVAL_S)
 
     def _publish_credit(self, client: aiomqtt.Client, *, force: bool = True) -> None:
         """Queue the credit on the connection, without waiting for its PUBACK.

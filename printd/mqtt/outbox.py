@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 import aiomqtt
@@ -20,6 +21,12 @@ from printd.messages import seal
 from printd.mqtt.topics import Topics
 from printd.signing import Signer
 from printd.store import OutboxMessage, Store
+
+# Rows committed within this long of the last flush wait for each other and
+# go out together. Printers finishing cards every few milliseconds each
+# caused a flush of one row (a publish, its acknowledgement and a commit
+# marking it sent); a result reaches the registry at most this much later.
+FLUSH_INTERVAL_S = 0.05
 
 
 class OutboxFlusher:
@@ -32,6 +39,7 @@ class OutboxFlusher:
         batch: int = 200,
         publish_timeout_s: float = 10.0,
         idle_poll_s: float = 1.0,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
         writes: Callable[[Callable[[Store], None]], Awaitable[None]] | None = None,
     ) -> None:
         """``writes``: runs a store write elsewhere (the link's intake thread), so
@@ -44,6 +52,8 @@ class OutboxFlusher:
         self._batch = batch
         self._timeout = publish_timeout_s
         self._idle_poll_s = idle_poll_s
+        self._flush_interval_s = flush_interval_s
+        self._flushed_at = -flush_interval_s
         self._wake = asyncio.Event()
         self.published = 0
 
@@ -54,6 +64,9 @@ class OutboxFlusher:
     async def run(self, client: aiomqtt.Client, on_flushed: Callable[[], None]) -> None:
         """Flush until cancelled or the connection fails (the error propagates)."""
         while True:
+            wait = self._flushed_at + self._flush_interval_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             self._wake.clear()
             rows = self._store.outbox.pending(self._batch)
             if not rows:
@@ -63,6 +76,7 @@ class OutboxFlusher:
                     async with asyncio.timeout(self._idle_poll_s):
                         await self._wake.wait()
                 continue
+            self._flushed_at = time.monotonic()
             done = await self._publish(client, rows)
             if done:
                 await self._mark_sent(done)
