@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sqlite3
@@ -157,10 +156,9 @@ def throughput(work: Path, jobs: int, printers: int, speed: float, *, mqtt: bool
     """One station run; with ``mqtt``, results go to a real Mosquitto broker
     (sealed, signed, published at QoS 1 and marked sent), as in an office."""
     work.mkdir(parents=True)
-    with contextlib.ExitStack() as stack:
-        broker = None
-        if mqtt:
-            broker = stack.enter_context(MosquittoBroker(work / "broker"))
+    if not mqtt:
+        return _throughput(work, jobs, printers, speed, None)
+    with MosquittoBroker(work / "broker") as broker:
         return _throughput(work, jobs, printers, speed, broker)
 
 
