@@ -43,6 +43,22 @@ SHORT_LIFE_S = 10.0
 RESTART_MAX_S = 60.0
 
 
+def restart_delay(short_lives: int) -> float:
+    """Seconds to wait before starting a worker after ``short_lives`` short lives in a row.
+
+    The count has no bound (every try of every card can start a worker that
+    dies at once), so the doubling stops at the cap rather than computing
+    2**count, which overflows a float after 1,023 short lives.
+    """
+    if short_lives <= 0:
+        return 0.0
+    delay = 1.0
+    while delay < RESTART_MAX_S and short_lives > 0:
+        delay *= 2
+        short_lives -= 1
+    return min(RESTART_MAX_S, delay)
+
+
 class WorkerDied(Exception):
     """The worker process preparing the card ended before it answered."""
 
@@ -194,11 +210,8 @@ class CardWorkers:
             return
         lived_s = time.monotonic() - worker.started
         log.warning("card_worker_ended", pid=worker.process.pid, lived_s=round(lived_s, 1))
-        if lived_s >= SHORT_LIFE_S:
-            self._short_lives, delay = 0, 0.0
-        else:
-            self._short_lives += 1
-            delay = min(RESTART_MAX_S, 2.0**self._short_lives)
+        self._short_lives = 0 if lived_s >= SHORT_LIFE_S else self._short_lives + 1
+        delay = restart_delay(self._short_lives)
         if self._restart is None or self._restart.done():
             self._restart = asyncio.get_running_loop().create_task(self._start_after(delay))
             self._restart.add_done_callback(_log_start_failure)

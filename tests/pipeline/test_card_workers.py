@@ -16,7 +16,7 @@ from stations import artwork_png
 
 from drivers.evolis.driver import prepare_card
 from printd.pipeline.artwork import ArtworkRenderer
-from printd.pipeline.card_workers import CardWorkers, WorkerDied
+from printd.pipeline.card_workers import RESTART_MAX_S, CardWorkers, WorkerDied, restart_delay
 from printd.pipeline.encoding import WORKER_NICE, CardNotPrintable
 
 PAYLOAD = json.dumps({"card": {"kind": "artwork", "front": artwork_png()}}).encode()
@@ -87,6 +87,15 @@ async def test_a_worker_that_cannot_start_is_not_restarted_in_a_loop() -> None:
         assert workers.spawned == spawned
     finally:
         workers.close()
+
+
+def test_the_restart_pause_doubles_up_to_its_cap_however_many_short_lives() -> None:
+    """A station whose workers cannot live goes through thousands of them in a
+    long batch; the pause must stay at the cap, not fail to compute."""
+    assert [restart_delay(n) for n in range(5)] == [0.0, 2.0, 4.0, 8.0, 16.0]
+    assert restart_delay(6) == RESTART_MAX_S
+    assert restart_delay(1_024) == RESTART_MAX_S
+    assert restart_delay(10**9) == RESTART_MAX_S
 
 
 async def test_a_card_that_kills_its_worker_fails_and_the_next_card_prints(
