@@ -47,7 +47,7 @@ def claim_next_in(
 ) -> Claim | None:
     """:func:`claim_next` inside the caller's transaction."""
     now = now or utc_now()
-    blank = store.ledger.next_blank(printer, conn)
+    blank = store.ledger.next_blank_row(printer, conn)
     if blank is None:
         return None
     while (job := store.jobs.next_queued(conn)) is not None:

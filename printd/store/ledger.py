@@ -463,16 +463,24 @@ class Ledger:
         return [row[0] for row in cur]
 
     def next_blank(self, printer: str, conn: sqlite3.Connection | None = None) -> str | None:
-        row = (
+        """The serial of the blank the printer feeds next, if it has a free one."""
+        row = self.next_blank_row(printer, conn)
+        return None if row is None else str(row["serial"])
+
+    def next_blank_row(
+        self, printer: str, conn: sqlite3.Connection | None = None
+    ) -> sqlite3.Row | None:
+        """The whole row of the blank the printer feeds next, if it has a free one."""
+        row: sqlite3.Row | None = (
             (conn or self._conn)
             .execute(
-                "SELECT serial FROM blanks WHERE printer = ? AND state = 'loaded' "
+                "SELECT * FROM blanks WHERE printer = ? AND state = 'loaded' "
                 "AND job_id IS NULL ORDER BY feed_order LIMIT 1",
                 (printer,),
             )
             .fetchone()
         )
-        return None if row is None else str(row[0])
+        return row
 
     def reserve(
         self,
@@ -481,24 +489,27 @@ class Ledger:
         job_id: str,
         by: str,
         *,
-        next_blank: str | None = None,
+        next_blank: sqlite3.Row | None = None,
     ) -> str:
         """Set aside the blank the printer will feed next for this job.
 
-        ``next_blank``: what :meth:`next_blank` returned earlier in this
-        transaction, when the caller has just asked.
+        ``next_blank``: what :meth:`next_blank_row` returned earlier in this
+        transaction, when the caller has just asked. A printer that already
+        has a blank reserved is refused (the database's ``blanks_reserved``
+        index holds that rule, so no look-up comes first).
         """
-        held = conn.execute(RESERVED_BLANK, (printer,)).fetchone()
-        if held is not None:
-            raise LedgerError(f"{printer} already has blank {held[0]} reserved")
-        serial = next_blank or self.next_blank(printer, conn)
-        if serial is None:
+        row = next_blank or self.next_blank_row(printer, conn)
+        if row is None:
             raise LedgerError(f"{printer} has no blanks loaded")
-        row = self._blank(conn, serial)
-        self._set(
-            conn, row, EventKind.RESERVE, BlankState.LOADED, by, job_id=job_id, keep_place=True
-        )
-        return serial
+        try:
+            self._set(
+                conn, row, EventKind.RESERVE, BlankState.LOADED, by, job_id=job_id, keep_place=True
+            )
+        except sqlite3.IntegrityError:
+            # The blanks_reserved index: one reserved blank a printer.
+            held = conn.execute(RESERVED_BLANK, (printer,)).fetchone()
+            raise LedgerError(f"{printer} already has blank {held[0]} reserved") from None
+        return str(row["serial"])
 
     def release(self, conn: sqlite3.Connection, serial: str, by: str, reason: str = "") -> None:
         """A reserved blank was not fed: it stays in the feeder, free again."""
@@ -523,12 +534,16 @@ class Ledger:
             self._require(row, [BlankState.LOADED], "issue")
         if row["job_id"] not in (None, job_id):
             raise LedgerError(f"{serial} is reserved for another job")
-        already = conn.execute(
-            "SELECT serial FROM blanks WHERE job_id = ? AND state = 'issued'", (job_id,)
-        ).fetchone()
-        if already is not None:
-            raise LedgerError(f"job already has blank {already[0]} issued; a reprint is a new job")
-        self._set(conn, row, EventKind.ISSUE, BlankState.ISSUED, by, job_id=job_id)
+        try:
+            self._set(conn, row, EventKind.ISSUE, BlankState.ISSUED, by, job_id=job_id)
+        except sqlite3.IntegrityError:
+            # The blanks_issued index: one issued blank a job.
+            already = conn.execute(
+                "SELECT serial FROM blanks WHERE job_id = ? AND state = 'issued'", (job_id,)
+            ).fetchone()
+            raise LedgerError(
+                f"job already has blank {already[0]} issued; a reprint is a new job"
+            ) from None
 
     def spoil(
         self,

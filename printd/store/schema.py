@@ -191,4 +191,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX blanks_reserved ON blanks (printer)
         WHERE state = 'loaded' AND job_id IS NOT NULL;
     """,
+    # 5: the ledger's two one-only rules kept by the database itself
+    """
+    -- A printer has at most one reserved blank: the card it is printing.
+    DROP INDEX blanks_reserved;
+    CREATE UNIQUE INDEX blanks_reserved ON blanks (printer)
+        WHERE state = 'loaded' AND job_id IS NOT NULL;
+    -- A job has at most one issued blank: a reprint is a new job.
+    CREATE UNIQUE INDEX blanks_issued ON blanks (job_id) WHERE state = 'issued';
+    """,
 )

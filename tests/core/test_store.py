@@ -232,3 +232,52 @@ def test_an_sqlite_too_old_is_refused_with_the_versions_named() -> None:
     check_sqlite_version((3, 35, 0))
     with pytest.raises(StoreError, match=r"needs SQLite 3\.35\.0 or later; .* SQLite 3\.34\.1"):
         check_sqlite_version((3, 34, 1))
+
+
+def _version_4_store_with_one_reserved_and_one_issued(path: Path) -> None:
+    """A database as printd left it at schema version 4: blank A1 reserved in
+    p1 for job J1, blank A2 issued to job J2."""
+    conn = sqlite3.connect(path / DB_NAME, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for number, script in enumerate(MIGRATIONS[:4], start=1):
+        conn.executescript(
+            f"BEGIN;\n{script}\nPRAGMA application_id = {APPLICATION_ID};\n"
+            f"PRAGMA user_version = {number};\nCOMMIT;"
+        )
+    conn.execute(
+        "INSERT INTO batches (batch_id, received_at, received_by, count) "
+        "VALUES ('B', '2026-11-29T12:00:00.000Z', 't', 4)"
+    )
+    conn.executemany(
+        "INSERT INTO blanks (serial, batch_id, state, printer, feed_order, job_id, last_event) "
+        "VALUES (?, 'B', ?, ?, ?, ?, 0)",
+        [
+            ("A1", "loaded", "p1", 1, "J1"),
+            ("A2", "issued", None, None, "J2"),
+            ("A3", "loaded", "p1", 2, None),
+            ("A4", "in_stock", None, None, None),
+        ],
+    )
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("serial", "change", "rule"),
+    [
+        ("A3", "job_id = 'J3'", "a second reserved blank in one printer"),
+        ("A4", "state = 'issued', job_id = 'J2'", "a second issued blank for one job"),
+    ],
+)
+def test_the_database_itself_refuses_what_the_ledger_forbids(
+    tmp_path: Path, serial: str, change: str, rule: str
+) -> None:
+    """The one-only rules hold even for a write that bypasses the ledger's
+    code, and on a database upgraded from version 4."""
+    _version_4_store_with_one_reserved_and_one_issued(tmp_path)
+    with Store.open(tmp_path) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            store.conn.execute(f"UPDATE blanks SET {change} WHERE serial = ?", (serial,))
+        # The row is as it was: the refused write changed nothing.
+        row = store.conn.execute("SELECT state, job_id FROM blanks WHERE serial = ?", (serial,))
+        assert tuple(row.fetchone()) in {("loaded", None), ("in_stock", None)}, rule
