@@ -22,6 +22,7 @@ import pickle
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from drivers.base import PreparedCard
@@ -129,11 +130,17 @@ class _Worker:
 
 
 class CardWorkers:
-    """``size`` worker processes preparing cards: ``await workers.prepare(encode, payload)``."""
+    """``size`` worker processes preparing cards: ``await workers.prepare(encode, job_id)``.
 
-    def __init__(self, size: int, artwork: ArtworkSource, log_level: str = "info") -> None:
+    Each worker reads the job's stored message from ``database`` itself.
+    """
+
+    def __init__(
+        self, size: int, artwork: ArtworkSource, database: Path, log_level: str = "info"
+    ) -> None:
         self._size = size
         self._artwork = artwork
+        self._database = database
         self._log_level = log_level
         # spawn, not fork: the daemon has threads (SQLite, the store writer)
         # and a forked child would inherit their locks mid-use.
@@ -161,7 +168,7 @@ class CardWorkers:
         child_ends = (Connection(requests_r, writable=False), Connection(replies_w, readable=False))
         process = self._context.Process(
             target=serve,
-            args=(*child_ends, self._artwork, self._log_level),
+            args=(*child_ends, self._artwork, self._log_level, self._database),
             name="printd-card-worker",
             daemon=True,
         )
@@ -230,7 +237,7 @@ class CardWorkers:
         for worker in kept:
             self._idle.put_nowait(worker)
 
-    async def _ask(self, encode: CardEncoder, payload: bytes | None) -> Any:
+    async def _ask(self, encode: CardEncoder, job_id: str | None) -> Any:
         await self.start()
         worker = await self._idle.get()
         if not worker.process.is_alive():
@@ -239,19 +246,19 @@ class CardWorkers:
             worker.lost()
             raise WorkerDied(f"card worker {worker.process.pid} had ended")
         # The pipe runs between the daemon and its own child only.
-        return pickle.loads(await worker.ask(frame((encode, payload))))  # noqa: S301
+        return pickle.loads(await worker.ask(frame((encode, job_id))))  # noqa: S301
 
     async def warm(self, encode: CardEncoder) -> None:
         """Have every worker import the encoder now, not during the first card."""
         await asyncio.gather(*(self._ask(encode, None) for _ in range(self._size)))
 
-    async def prepare(self, encode: CardEncoder, payload: bytes) -> tuple[PreparedCard, float]:
-        """The prepared card and the worker's CPU seconds for it.
+    async def prepare(self, encode: CardEncoder, job_id: str) -> tuple[PreparedCard, float]:
+        """The prepared card of a stored job and the worker's CPU seconds for it.
 
         Raises :class:`CardNotPrintable` for a card that cannot be prepared
         and :class:`WorkerDied` when the worker ended before answering.
         """
-        kind, value = await self._ask(encode, payload)
+        kind, value = await self._ask(encode, job_id)
         if kind == "unprintable":
             raise CardNotPrintable(value)
         card, cpu = value

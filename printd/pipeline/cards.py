@@ -20,7 +20,13 @@ from typing import Any
 from drivers.base import Driver, PreparedCard
 from printd.logs import get_logger
 from printd.pipeline.card_workers import CardWorkers, WorkerDied
-from printd.pipeline.encoding import ArtworkSource, CardEncoder, CardNotPrintable, prepare
+from printd.pipeline.encoding import (
+    PAYLOAD_GONE,
+    ArtworkSource,
+    CardEncoder,
+    CardNotPrintable,
+    prepare,
+)
 from printd.store import JobState, Store
 
 __all__ = ["ArtworkSource", "CardNotPrintable", "CardPreparer"]
@@ -56,7 +62,7 @@ class CardPreparer:
         self._threads = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="prepare")
         self._use_processes = processes
         self._log_level = log_level
-        self._processes = CardWorkers(self._workers, artwork, log_level)
+        self._processes = CardWorkers(self._workers, artwork, store.path, log_level)
         self._warmed: set[str] = set()
         # CPU spent rendering and encoding, for metrics and the benchmark.
         self.prepared = 0
@@ -82,21 +88,25 @@ class CardPreparer:
         task = asyncio.ensure_future(self._processes.warm(encode))
         task.add_done_callback(_consume_exception)
 
-    async def _prepare(self, payload: bytes, driver: Driver) -> PreparedCard:
+    async def _prepare(self, job_id: str, driver: Driver) -> PreparedCard:
         loop = asyncio.get_running_loop()
         encode = _encoder_of(driver) if self._use_processes else None
         if encode is None:
+            payload = self._store.jobs.payload(job_id)
+            if payload is None:
+                raise CardNotPrintable(PAYLOAD_GONE)
             prepared, cpu = await loop.run_in_executor(
                 self._threads, prepare, self._artwork, driver.prepare, payload
             )
         else:
-            prepared, cpu = await self._in_process(payload, encode)
+            # The worker reads the job's message from the store itself.
+            prepared, cpu = await self._in_process(job_id, encode)
             self.in_processes += 1
         self.prepared += 1
         self.prepare_cpu_s += cpu
         return prepared
 
-    async def _in_process(self, payload: bytes, encode: CardEncoder) -> tuple[PreparedCard, float]:
+    async def _in_process(self, job_id: str, encode: CardEncoder) -> tuple[PreparedCard, float]:
         # Workers killed together (the out-of-memory killer, a technician's
         # kill) may each take the card before their death is seen: one try
         # more than there are workers reaches a worker started since. A card
@@ -104,23 +114,18 @@ class CardPreparer:
         attempts = self._workers + 1
         for attempt in range(1, attempts + 1):
             try:
-                return await self._processes.prepare(encode, payload)
+                return await self._processes.prepare(encode, job_id)
             except WorkerDied:
                 log.warning("card_worker_died", attempt=attempt)
         raise CardNotPrintable(f"the card's encoder process died {attempts} times")
 
-    def _start(self, job_id: str, driver: Driver) -> asyncio.Future[PreparedCard] | None:
-        payload = self._store.jobs.payload(job_id)
-        if payload is None:
-            return None
-        return asyncio.ensure_future(self._prepare(payload, driver))
+    def _start(self, job_id: str, driver: Driver) -> asyncio.Future[PreparedCard]:
+        return asyncio.ensure_future(self._prepare(job_id, driver))
 
     async def get(self, job_id: str, driver: Driver) -> PreparedCard:
         future = self._pending.pop((job_id, self._family(driver)), None)
         if future is None:
             future = self._start(job_id, driver)
-        if future is None:
-            raise CardNotPrintable("the job's payload is gone (purged)")
         return await future
 
     def prefetch(self, driver: Driver) -> None:
@@ -136,10 +141,9 @@ class CardPreparer:
             if key in self._pending:
                 continue
             future = self._start(job_id, driver)
-            if future is not None:
-                # A prefetch nobody claims must not log "exception never retrieved".
-                future.add_done_callback(_consume_exception)
-                self._pending[key] = future
+            # A prefetch nobody claims must not log "exception never retrieved".
+            future.add_done_callback(_consume_exception)
+            self._pending[key] = future
             mine += 1
             if mine >= self._ahead:
                 break
@@ -158,7 +162,9 @@ class CardPreparer:
         self._threads.shutdown(wait=False, cancel_futures=True)
         self._processes.close()
         # Ready to start again (lazily), as a pool that was never used.
-        self._processes = CardWorkers(self._workers, self._artwork, self._log_level)
+        self._processes = CardWorkers(
+            self._workers, self._artwork, self._store.path, self._log_level
+        )
         self._warmed.clear()
 
 

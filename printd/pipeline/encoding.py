@@ -5,17 +5,19 @@ threads of the daemon, they hold the interpreter lock that the event loop
 needs to drive the printers' links, and every round trip to a printer waits
 for it. So a driver family that offers a module-level ``card_encoder`` has
 its cards prepared in worker processes; the event loop only sends the job's
-stored payload there and gets the encoded card back
-(:mod:`printd.pipeline.card_workers`).
+id there and gets the encoded card back (:mod:`printd.pipeline.card_workers`).
+A worker reads the job's stored message itself, on a read-only connection of
+its own: a message with its photos is tens of kilobytes, which the event loop
+would otherwise read from the database and copy down the pipe for every card.
 
 This module is what a worker process imports: it stays small, and what a
 card needs (the renderer, the driver family's encoder) comes in by unpickling
 the artwork source and the encoder.
 
 Between the daemon and a worker, each message is a frame: its length as four
-bytes (network order), then a pickle. A request is ``(encoder, payload)``;
+bytes (network order), then a pickle. A request is ``(encoder, job_id)``;
 the reply ``("ok", (card, cpu_s))``, ``("unprintable", message)``, or for a
-request with no payload (a warm-up: the encoder imported) ``("ready", pid)``.
+request with no job (a warm-up: the encoder imported) ``("ready", pid)``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import sqlite3
 import struct
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from drivers.base import CardArtwork, PreparedCard
+from printd.store.jobs import payload_of
 from printd.worker_exit import exit_with_parent
 
 # Below the event loop that drives the printers: cards are prepared ahead,
@@ -106,25 +111,65 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _answer(artwork: ArtworkSource, request: tuple[CardEncoder, bytes | None]) -> Any:
-    encode, payload = request
-    if payload is None:
+PAYLOAD_GONE = "the job's payload is gone (purged)"
+
+
+class StoredPayloads:
+    """Jobs' messages read from the station's database by a worker process.
+
+    The connection is read-only and the worker's own: in WAL mode it never
+    blocks the daemon's writes, and the daemon's connections are untouched.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._database = database
+        self._conn: sqlite3.Connection | None = None
+
+    def __call__(self, job_id: str) -> bytes:
+        try:
+            if self._conn is None:
+                self._conn = sqlite3.connect(
+                    f"{self._database.as_uri()}?mode=ro", uri=True, timeout=30.0
+                )
+            payload = payload_of(self._conn, job_id)
+        except sqlite3.Error as exc:
+            raise CardNotPrintable(f"the station's database could not be read: {exc}") from None
+        if payload is None:
+            raise CardNotPrintable(PAYLOAD_GONE)
+        return payload
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _answer(
+    artwork: ArtworkSource, payloads: StoredPayloads, request: tuple[CardEncoder, str | None]
+) -> Any:
+    encode, job_id = request
+    if job_id is None:
         return ("ready", os.getpid())
     try:
-        return ("ok", prepare_in_process(artwork, encode, payload))
+        return ("ok", prepare_in_process(artwork, encode, payloads(job_id)))
     except CardNotPrintable as exc:
         return ("unprintable", str(exc))
 
 
-def serve(requests: Any, replies: Any, artwork: ArtworkSource, log_level: str) -> None:
+def serve(
+    requests: Any, replies: Any, artwork: ArtworkSource, log_level: str, database: Path
+) -> None:
     """A worker process's life: answer requests one at a time until the
     daemon closes its end (or dies: then the pipe ends as well)."""
     start_worker(log_level)
+    payloads = StoredPayloads(database)
     inbox, outbox = requests.fileno(), replies.fileno()
-    while (header := _read_exactly(inbox, FRAME_HEADER.size)) is not None:
-        body = _read_exactly(inbox, FRAME_HEADER.unpack(header)[0])
-        if body is None:
-            return
-        # From the daemon that started this process, over its own pipe.
-        request = pickle.loads(body)  # noqa: S301
-        _write_all(outbox, frame(_answer(artwork, request)))
+    try:
+        while (header := _read_exactly(inbox, FRAME_HEADER.size)) is not None:
+            body = _read_exactly(inbox, FRAME_HEADER.unpack(header)[0])
+            if body is None:
+                return
+            # From the daemon that started this process, over its own pipe.
+            request = pickle.loads(body)  # noqa: S301
+            _write_all(outbox, frame(_answer(artwork, payloads, request)))
+    finally:
+        payloads.close()

@@ -123,6 +123,19 @@ class Attempt:
     note: str | None
 
 
+def payload_of(conn: sqlite3.Connection, job_id: str) -> bytes | None:
+    """A job's message as received, or None once purged (or for an unknown job).
+
+    Also run by the card-encoding workers, each on a read-only connection of
+    its own (see :mod:`printd.pipeline.encoding`).
+    """
+    row = conn.execute(
+        "SELECT p.payload FROM jobs JOIN job_payloads p ON p.id = jobs.id WHERE job_id = ?",
+        (job_id,),
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
 class Jobs:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -138,11 +151,7 @@ class Jobs:
         return job
 
     def payload(self, job_id: str) -> bytes | None:
-        row = self._conn.execute(
-            "SELECT p.payload FROM jobs JOIN job_payloads p ON p.id = jobs.id WHERE job_id = ?",
-            (job_id,),
-        ).fetchone()
-        return None if row is None else bytes(row[0])
+        return payload_of(self._conn, job_id)
 
     def accept(
         self,

@@ -14,6 +14,7 @@ from processes import alive
 
 CHILD = """
 import asyncio, multiprocessing as mp, time
+from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from drivers.evolis.driver import prepare_card
 from printd.pipeline.artwork import ArtworkRenderer
@@ -21,7 +22,8 @@ from printd.pipeline.card_workers import CardWorkers
 from printd.worker_exit import exit_with_parent
 
 async def card_workers() -> CardWorkers:
-    cards = CardWorkers(2, ArtworkRenderer(None), "warning")
+    # A warm-up reads no job, so the database need not exist.
+    cards = CardWorkers(2, ArtworkRenderer(None), Path("no-such.db"), "warning")
     await cards.warm(prepare_card)
     return cards
 

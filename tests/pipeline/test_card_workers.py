@@ -1,13 +1,20 @@
-"""Card-encoding worker processes: replies, a worker that dies, niceness and shutdown."""
+"""Card-encoding worker processes: replies, a worker that dies, niceness and shutdown.
+
+A worker reads the job's stored message from the station's database itself;
+here the store holds ``JOB`` (a printable card) and ``NOT_JSON``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from card_encoders import UnloadableArtwork, kill_own_process
@@ -17,14 +24,35 @@ from stations import artwork_png
 from drivers.evolis.driver import prepare_card
 from printd.pipeline.artwork import ArtworkRenderer
 from printd.pipeline.card_workers import RESTART_MAX_S, CardWorkers, WorkerDied, restart_delay
-from printd.pipeline.encoding import WORKER_NICE, CardNotPrintable
+from printd.pipeline.encoding import PAYLOAD_GONE, WORKER_NICE, CardNotPrintable
+from printd.store import Store
 
 PAYLOAD = json.dumps({"card": {"kind": "artwork", "front": artwork_png()}}).encode()
 
 
+JOB, NOT_JSON = "job-1", "job-not-json"
+
+
 @pytest.fixture
-async def workers() -> AsyncIterator[CardWorkers]:
-    pool = CardWorkers(2, ArtworkRenderer(None), "warning")
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path) as opened, opened.transaction() as conn:
+        for job_id, payload in ((JOB, PAYLOAD), (NOT_JSON, b"not json")):
+            opened.jobs.accept(
+                conn,
+                job_id=job_id,
+                priority="normal",
+                not_after=datetime.now(UTC) + timedelta(hours=1),
+                payload=payload,
+                content_hash="h",
+                key_id="k",
+            )
+    with Store.open(tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def workers(store: Store) -> AsyncIterator[CardWorkers]:
+    pool = CardWorkers(2, ArtworkRenderer(None), store.path, "warning")
     try:
         yield pool
     finally:
@@ -39,13 +67,26 @@ async def _until(check: object, timeout_s: float = 20.0) -> None:
 
 
 async def test_a_worker_prepares_the_card_the_daemon_would(workers: CardWorkers) -> None:
-    card, cpu_s = await workers.prepare(prepare_card, PAYLOAD)
+    card, cpu_s = await workers.prepare(prepare_card, JOB)
     assert card == prepare_card(ArtworkRenderer(None)(PAYLOAD))
     assert cpu_s > 0
 
 
+async def test_a_job_whose_message_is_gone_is_not_printable(
+    workers: CardWorkers, store: Store
+) -> None:
+    """The worker reads the stored message when the card is asked for: a
+    message purged meanwhile (or a job never stored) is an error, not a crash."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM job_payloads")
+    for job_id in (JOB, "no-such-job"):
+        with pytest.raises(CardNotPrintable, match=re.escape(PAYLOAD_GONE)):
+            await workers.prepare(prepare_card, job_id)
+    assert len(workers.pids()) == 2
+
+
 async def test_cards_asked_together_are_spread_over_the_workers(workers: CardWorkers) -> None:
-    cards = await asyncio.gather(*(workers.prepare(prepare_card, PAYLOAD) for _ in range(6)))
+    cards = await asyncio.gather(*(workers.prepare(prepare_card, JOB) for _ in range(6)))
     assert len({card for card, _ in cards}) == 1
     assert len(workers.pids()) == 2
 
@@ -54,8 +95,8 @@ async def test_an_unprintable_card_is_an_error_and_the_worker_goes_on(
     workers: CardWorkers,
 ) -> None:
     with pytest.raises(CardNotPrintable, match="cannot be read"):
-        await workers.prepare(prepare_card, b"not json")
-    card, _ = await workers.prepare(prepare_card, PAYLOAD)
+        await workers.prepare(prepare_card, NOT_JSON)
+    card, _ = await workers.prepare(prepare_card, JOB)
     assert card.sides == 1
 
 
@@ -67,20 +108,20 @@ async def test_workers_killed_while_idle_are_replaced_for_the_next_card(
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
     await _until(lambda: not set(workers.pids()) & set(killed))
-    card, _ = await workers.prepare(prepare_card, PAYLOAD)
+    card, _ = await workers.prepare(prepare_card, JOB)
     assert card.sides == 1
     assert len(workers.pids()) == 2
     assert not set(workers.pids()) & set(killed)
     assert not any(alive(pid) for pid in killed)
 
 
-async def test_a_worker_that_cannot_start_is_not_restarted_in_a_loop() -> None:
+async def test_a_worker_that_cannot_start_is_not_restarted_in_a_loop(store: Store) -> None:
     """Each try of a card starts a worker; with no card asking, they come back slowly."""
-    workers = CardWorkers(2, UnloadableArtwork(), "warning")  # type: ignore[arg-type]
+    workers = CardWorkers(2, UnloadableArtwork(), store.path, "warning")  # type: ignore[arg-type]
     try:
         for _ in range(3):
             with pytest.raises(WorkerDied):
-                await workers.prepare(prepare_card, PAYLOAD)
+                await workers.prepare(prepare_card, JOB)
         spawned = workers.spawned
         await asyncio.sleep(1.5)
         # The pause after three short lives in a row is 8 s.
@@ -102,8 +143,8 @@ async def test_a_card_that_kills_its_worker_fails_and_the_next_card_prints(
     workers: CardWorkers,
 ) -> None:
     with pytest.raises(WorkerDied):
-        await workers.prepare(kill_own_process, PAYLOAD)
-    card, _ = await workers.prepare(prepare_card, PAYLOAD)
+        await workers.prepare(kill_own_process, JOB)
+    card, _ = await workers.prepare(prepare_card, JOB)
     assert card.sides == 1
 
 
