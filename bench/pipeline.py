@@ -31,6 +31,7 @@ from stations import add_jobs, daemon, start_simulator, write_config
 
 from drivers.base import CardArtwork, DriverOptions
 from drivers.registry import open_driver
+from printd.pipeline import jobflow
 from printd.pipeline.artwork import parse_card
 from printd.render import TemplateLibrary, render_card
 from printd.serials import parse_serials
@@ -80,6 +81,36 @@ def family_stat(pid: int) -> tuple[float, float, float, float]:
     cpu, peak = proc_stat(pid)
     kids = [proc_stat(child) for child in children(pid)]
     return cpu, peak, sum(k[0] for k in kids), sum(k[1] for k in kids)
+
+
+def reference_ms(work: Path, cards: int = 200, rounds: int = 3) -> float:
+    """This machine's speed now: CPU ms of one card's store transaction (the
+    card's outcome and the next claim) run alone, without the fsync; the
+    best of ``rounds``.
+
+    A shared machine's speed drifts: the same code measured 20% slower at one
+    hour than at another in one sitting. Daemon figures of two runs compare
+    only where this reference was about the same.
+    """
+    work.mkdir(parents=True)
+    serials = parse_serials([f"R-{1:06d}..R-{cards * rounds + 1:06d}"])
+    with Store.open(work) as store:
+        store.ledger.receive("REF", serials, "bench")
+        store.ledger.load("ref", serials, "bench")
+        add_jobs(store, cards * rounds + 1, prefix="ref")
+        conn = store.conn
+        conn.execute("PRAGMA synchronous = OFF")
+        claim = jobflow.claim_next(store, "ref")
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.process_time()
+            for _ in range(cards):
+                assert claim is not None
+                with store.transaction() as tx:
+                    jobflow.record_issued_in(store, tx, claim, None)
+                    claim = jobflow.claim_next_in(store, tx, "ref")
+            best = min(best, (time.process_time() - started) / cards * 1000)
+    return best
 
 
 def sample_artwork() -> CardArtwork:
@@ -246,7 +277,7 @@ def _throughput(
         calib.stop()
 
 
-def report(runs: list[Run]) -> None:
+def report(runs: list[Run], reference: tuple[float, float]) -> None:
     """The runs side by side, one column each."""
     rows: list[tuple[str, list[str]]] = [
         ("printers", [str(r.printers) for r in runs]),
@@ -272,6 +303,11 @@ def report(runs: list[Run]) -> None:
     cells = max(len(v) for _, values in rows for v in values)
     for name, values in rows:
         print(f"{name:<{width}}  " + "  ".join(f"{v:>{cells}}" for v in values))
+    print(
+        "machine reference, before and after (ms): "
+        f"{reference[0]:.3f}, {reference[1]:.3f} of CPU for one card's store transaction "
+        "alone, no fsync"
+    )
     if not all(r.in_processes for r in runs):
         print("note: cards were prepared in the daemon's threads; its CPU includes rendering")
     print(
@@ -338,6 +374,8 @@ def main() -> None:
     speed = CARD_S_AT_SPEED_1 / (args.card_ms / 1000)
     runs = []
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
+        before = reference_ms(Path(tmp) / "reference")
+    with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
         runs.append(throughput(Path(tmp) / "run", args.jobs, args.printers, speed))
     if args.mqtt:
         with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
@@ -345,7 +383,9 @@ def main() -> None:
     if args.printers > 1 and args.single:
         with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
             runs.append(throughput(Path(tmp) / "one", args.jobs // args.printers, 1, speed))
-    report(runs)
+    with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
+        after = reference_ms(Path(tmp) / "reference")
+    report(runs, (before, after))
     if args.backlog <= 0:
         return
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
