@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import sqlite3
 import sys
@@ -110,6 +111,39 @@ def reference_ms(work: Path, cards: int = 200, rounds: int = 3) -> float:
                     jobflow.record_issued_in(store, tx, claim, None)
                     claim = jobflow.claim_next_in(store, tx, "ref")
             best = min(best, (time.process_time() - started) / cards * 1000)
+    return best
+
+
+def _echo(inbox: int, outbox: int, count: int) -> None:
+    for _ in range(count):
+        os.read(inbox, 1)
+        os.write(outbox, b"x")
+
+
+def wakeup_us(count: int = 2000, rounds: int = 3) -> float:
+    """This machine's cost of a wake-up now: CPU microseconds this process
+    spends on one round trip through two pipes to another process that
+    sleeps in between, best of ``rounds``.
+
+    Every printer reply, worker answer and commit wakes a sleeping thread or
+    process; on this virtual machine that cost changes with the host's load
+    (a twofold change seen between two days), and the daemon's CPU a card,
+    most of all with one printer alone, follows it.
+    """
+    best = float("inf")
+    for _ in range(rounds):
+        to_r, to_w = os.pipe()
+        back_r, back_w = os.pipe()
+        echo = multiprocessing.get_context("fork").Process(target=_echo, args=(to_r, back_w, count))
+        echo.start()
+        started = time.process_time()
+        for _ in range(count):
+            os.write(to_w, b"x")
+            os.read(back_r, 1)
+        best = min(best, (time.process_time() - started) / count * 1e6)
+        echo.join()
+        for fd in (to_r, to_w, back_r, back_w):
+            os.close(fd)
     return best
 
 
@@ -277,7 +311,7 @@ def _throughput(
         calib.stop()
 
 
-def report(runs: list[Run], reference: tuple[float, float]) -> None:
+def report(runs: list[Run], reference: tuple[float, float], wakeup: tuple[float, float]) -> None:
     """The runs side by side, one column each."""
     rows: list[tuple[str, list[str]]] = [
         ("printers", [str(r.printers) for r in runs]),
@@ -307,6 +341,10 @@ def report(runs: list[Run], reference: tuple[float, float]) -> None:
         "machine reference, before and after (ms): "
         f"{reference[0]:.3f}, {reference[1]:.3f} of CPU for one card's store transaction "
         "alone, no fsync"
+    )
+    print(
+        "machine reference, before and after (us): "
+        f"{wakeup[0]:.1f}, {wakeup[1]:.1f} of CPU for one wake-up round trip to another process"
     )
     if not all(r.in_processes for r in runs):
         print("note: cards were prepared in the daemon's threads; its CPU includes rendering")
@@ -375,6 +413,7 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
         before = reference_ms(Path(tmp) / "reference")
+    wakeup_before = wakeup_us()
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
         runs.append(throughput(Path(tmp) / "run", args.jobs, args.printers, speed))
     if args.mqtt:
@@ -385,7 +424,7 @@ def main() -> None:
             runs.append(throughput(Path(tmp) / "one", args.jobs // args.printers, 1, speed))
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
         after = reference_ms(Path(tmp) / "reference")
-    report(runs, (before, after))
+    report(runs, (before, after), (wakeup_before, wakeup_us()))
     if args.backlog <= 0:
         return
     with tempfile.TemporaryDirectory(prefix="printd-bench-") as tmp:
