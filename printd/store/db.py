@@ -119,7 +119,11 @@ def open_database(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        _migrate(conn, version)
+        try:
+            _migrate(conn, version, path)
+        except StoreError:
+            close(conn, path)
+            raise
         return conn
     except sqlite3.DatabaseError as exc:
         raise StoreCorrupt(f"{path} cannot be read as a database: {exc}") from None
@@ -133,15 +137,27 @@ def open_sibling(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _migrate(conn: sqlite3.Connection, version: int) -> None:
+def _migrate(conn: sqlite3.Connection, version: int, path: Path) -> None:
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         # executescript commits on its own, so the migration and its version
         # bump go in one explicit transaction inside the script.
-        conn.executescript(
-            f"BEGIN IMMEDIATE;\n{script}\n"
-            f"PRAGMA application_id = {APPLICATION_ID};\n"
-            f"PRAGMA user_version = {number};\nCOMMIT;"
-        )
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n"
+                f"PRAGMA application_id = {APPLICATION_ID};\n"
+                f"PRAGMA user_version = {number};\nCOMMIT;"
+            )
+        except sqlite3.IntegrityError as exc:
+            # A rule the new version adds that the stored data already breaks
+            # (version 5: one reserved blank a printer, one issued blank a
+            # job). The upgrade is undone whole; the file stays as it was.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(
+                f"{path} cannot be upgraded to schema version {number}: its data breaks a "
+                f"rule that version adds ({exc}); nothing was changed, and the printd that "
+                "wrote it still opens it"
+            ) from None
 
 
 def close(conn: sqlite3.Connection, path: Path) -> None:

@@ -281,3 +281,26 @@ def test_the_database_itself_refuses_what_the_ledger_forbids(
         # The row is as it was: the refused write changed nothing.
         row = store.conn.execute("SELECT state, job_id FROM blanks WHERE serial = ?", (serial,))
         assert tuple(row.fetchone()) in {("loaded", None), ("in_stock", None)}, rule
+
+
+def test_an_upgrade_the_stored_data_breaks_is_refused_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A version-4 ledger that already holds two issued blanks for one job
+    cannot take version 5's rule: the upgrade says why and leaves the file as
+    it was, still at version 4."""
+    _version_4_store_with_one_reserved_and_one_issued(tmp_path)
+    conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    conn.execute("UPDATE blanks SET state = 'issued', job_id = 'J2' WHERE serial = 'A4'")
+    conn.close()
+    with pytest.raises(StoreError, match="cannot be upgraded to schema version 5") as refused:
+        Store.open(tmp_path)
+    assert not isinstance(refused.value, StoreCorrupt)
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "blanks_issued" not in names
+        assert "blanks_reserved" in names
+    finally:
+        conn.close()
