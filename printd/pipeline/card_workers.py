@@ -53,11 +53,8 @@ def restart_delay(short_lives: int) -> float:
     """
     if short_lives <= 0:
         return 0.0
-    delay = 1.0
-    while delay < RESTART_MAX_S and short_lives > 0:
-        delay *= 2
-        short_lives -= 1
-    return min(RESTART_MAX_S, delay)
+    # Any cap of a sane size is below 2**64, and 2.0**64 is still a finite float.
+    return min(RESTART_MAX_S, 2.0 ** min(short_lives, 64))
 
 
 class WorkerDied(Exception):

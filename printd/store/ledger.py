@@ -508,6 +508,8 @@ class Ledger:
         except sqlite3.IntegrityError:
             # The blanks_reserved index: one reserved blank a printer.
             held = conn.execute(RESERVED_BLANK, (printer,)).fetchone()
+            if held is None:
+                raise  # another constraint: not ours to explain
             raise LedgerError(f"{printer} already has blank {held[0]} reserved") from None
         return str(row["serial"])
 
@@ -541,6 +543,8 @@ class Ledger:
             already = conn.execute(
                 "SELECT serial FROM blanks WHERE job_id = ? AND state = 'issued'", (job_id,)
             ).fetchone()
+            if already is None:
+                raise  # another constraint: not ours to explain
             raise LedgerError(
                 f"job already has blank {already[0]} issued; a reprint is a new job"
             ) from None
