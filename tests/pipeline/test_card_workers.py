@@ -35,18 +35,18 @@ JOB, NOT_JSON = "job-1", "job-not-json"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path) as opened, opened.transaction() as conn:
-        for job_id, payload in ((JOB, PAYLOAD), (NOT_JSON, b"not json")):
-            opened.jobs.accept(
-                conn,
-                job_id=job_id,
-                priority="normal",
-                not_after=datetime.now(UTC) + timedelta(hours=1),
-                payload=payload,
-                content_hash="h",
-                key_id="k",
-            )
     with Store.open(tmp_path) as opened:
+        with opened.transaction() as conn:
+            for job_id, payload in ((JOB, PAYLOAD), (NOT_JSON, b"not json")):
+                opened.jobs.accept(
+                    conn,
+                    job_id=job_id,
+                    priority="normal",
+                    not_after=datetime.now(UTC) + timedelta(hours=1),
+                    payload=payload,
+                    content_hash="h",
+                    key_id="k",
+                )
         yield opened
 
 
