@@ -188,6 +188,23 @@ class Driver(Protocol):
         """Feed, optionally encode the chip, print, eject or reject one card."""
         ...
 
+    def begin_next_card(self) -> None:
+        """Start the next card's opening steps now, without waiting for them.
+
+        Only steps that cannot move a blank: the station calls this as a card
+        comes out, while it commits that card's outcome and claims the next
+        blank, so the printer's answers arrive during the commit instead of
+        after it. The next :meth:`print_card` takes the answers up (a refusal
+        there is a fault with no blank fed). A second call before then starts
+        nothing more.
+        """
+        ...
+
+    async def abandon_next_card(self) -> None:
+        """No card follows: undo what :meth:`begin_next_card` started, if
+        anything. Never raises for a printer that does not answer."""
+        ...
+
 
 class ChipError(DriverError):
     """The chip encoder could not write (or verify) the parked card's chip."""

@@ -18,6 +18,7 @@ from typing import Self, TypeVar
 
 import structlog
 
+from drivers.ahead import OpeningAhead
 from drivers.base import (
     Capabilities,
     CardArtwork,
@@ -87,6 +88,8 @@ FEED_TO_CONTACT = Stream.of((Command("Sis"),))
 FEED_TO_CONTACTLESS = Stream.of((Command("Sic"),))
 EJECT = Stream.of((Command("Se"),))
 REJECT = Stream.of((Command("Ser"),))
+# Ends a sequence that START opened when no card follows it.
+RESET = Stream.of((Command("Srs"),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,8 @@ class EvolisDriver:
         self._printing = False
         # Whether a blank may have left the feeder during the current card.
         self._card_fed = False
+        # START sent while the station committed the last card (begin_next_card).
+        self._ahead = OpeningAhead[Reply]()
         self._capabilities = Capabilities(
             model="Evolis",
             sides=2,
@@ -165,6 +170,7 @@ class EvolisDriver:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self._ahead.cancel()
         await self._link.close()
 
     async def _request(self, stream: Stream, timeout_s: float) -> Reply:
@@ -192,6 +198,7 @@ class EvolisDriver:
     async def status(self) -> PrinterStatus:
         if self._printing:
             return PrinterStatus(PrinterState.BUSY, card_inside=True)
+        await self.abandon_next_card()
         try:
             await self._link.ensure()
             return await self._read_status()
@@ -253,11 +260,12 @@ class EvolisDriver:
             raise ValueError(f"card was prepared for {card.driver!r}, not {FAMILY!r}")
         if card.chip_data is not None and self.options.chip_encoder is None:
             raise ValueError("card has chip data but this printer has no chip encoder configured")
+        opened = self._ahead.take()
         self._printing = True
         self._card_fed = False
         try:
             await self._link.ensure()
-            return await self._run_card(card.payload, card.chip_data, expected_serial)
+            return await self._run_card(card.payload, card.chip_data, expected_serial, opened)
         except (PrinterTimeout, TransportError) as exc:
             return PrinterFault(
                 PrinterStatus(
@@ -269,10 +277,27 @@ class EvolisDriver:
         finally:
             self._printing = False
 
+    def begin_next_card(self) -> None:
+        self._ahead.start(lambda: self._steps(START))
+
+    async def abandon_next_card(self) -> None:
+        opened = await self._ahead.drop()
+        if opened is None or not opened.ok:
+            return
+        try:
+            await self._steps(RESET)
+        except DriverError as exc:
+            # The next card's START opens a sequence afresh all the same.
+            log.warning("evolis.reset_failed", transport=self.transport.description, error=str(exc))
+
     async def _run_card(
-        self, job: EvolisJob, chip_data: bytes | None, serial: str | None
+        self,
+        job: EvolisJob,
+        chip_data: bytes | None,
+        serial: str | None,
+        opened: asyncio.Task[Reply] | None,
     ) -> CardOutcome:
-        reply = await self._steps(START)
+        reply = await (opened if opened is not None else self._steps(START))
         if not reply.ok:
             return await self._not_fed(reply)
 

@@ -19,6 +19,7 @@ from typing import Self, TypeVar
 
 import structlog
 
+from drivers.ahead import OpeningAhead
 from drivers.base import (
     Capabilities,
     CardArtwork,
@@ -115,6 +116,9 @@ class MagicardDriver:
         self._link = ReplyLink[Reply](transport, self._conn, FAMILY)
         self._printing = False
         self._card_fed = False
+        # The status check of the next card, sent while the station committed
+        # the last one (begin_next_card).
+        self._ahead = OpeningAhead[PrinterStatus]()
         # Job numbers go in the TDT setting; start from the clock so that two
         # runs of the daemon do not reuse a number the printer still reports.
         self._job_numbers = itertools.count(int(time.time()) & 0xFFFFFF00)
@@ -145,6 +149,7 @@ class MagicardDriver:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self._ahead.cancel()
         await self._link.close()
 
     async def _request(self, key: str, timeout_s: float) -> Reply:
@@ -183,6 +188,7 @@ class MagicardDriver:
     async def status(self) -> PrinterStatus:
         if self._printing:
             return PrinterStatus(PrinterState.BUSY, card_inside=True)
+        await self.abandon_next_card()
         try:
             await self._link.ensure()
             return await self._read_status()
@@ -223,11 +229,12 @@ class MagicardDriver:
             raise ValueError(f"card was prepared for {card.driver!r}, not {FAMILY!r}")
         if card.chip_data is not None:
             raise ValueError("this Magicard driver does not encode chips")
+        checked = self._ahead.take()
         self._printing = True
         self._card_fed = False
         try:
             await self._link.ensure()
-            return await self._run_card(card.payload.job, expected_serial)
+            return await self._run_card(card.payload.job, expected_serial, checked)
         except (PrinterTimeout, TransportError) as exc:
             return PrinterFault(
                 PrinterStatus(
@@ -239,8 +246,17 @@ class MagicardDriver:
         finally:
             self._printing = False
 
-    async def _run_card(self, job: Job, serial: str | None) -> CardOutcome:
-        before = await self._read_status()
+    def begin_next_card(self) -> None:
+        self._ahead.start(self._read_status)
+
+    async def abandon_next_card(self) -> None:
+        # A status check started nothing on the printer: nothing to undo.
+        await self._ahead.drop()
+
+    async def _run_card(
+        self, job: Job, serial: str | None, checked: asyncio.Task[PrinterStatus] | None
+    ) -> CardOutcome:
+        before = await (checked if checked is not None else self._read_status())
         if before.blocked or before.state is PrinterState.BUSY:
             return PrinterFault(before, card_fed=False, detail=before.message or before.state)
         job_id = f"{next(self._job_numbers) & 0xFFFFFFFF:08X}"

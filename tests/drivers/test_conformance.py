@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +47,9 @@ class Pair:
     chip: bool
     jam_detail: str
     color_planes: Callable[[Image.Image | None], Planes]
+    # How many cards the printer was asked to open (Evolis ``Ss``; Magicard
+    # reads its status before each job).
+    openings: Callable[[Any], int]
 
     def names_model(self, machine: Machine, model: str) -> bool:
         if self.driver is EvolisDriver:
@@ -53,9 +57,19 @@ class Pair:
         return model.startswith("Magicard") and machine.serial_number in model
 
 
+def _evolis_openings(model: Any) -> int:
+    return int(model.commands_seen.count("Ss"))
+
+
+def _magicard_openings(model: Any) -> int:
+    return sum(1 for request in model.requests_seen if "DFR" in request)
+
+
 FAMILIES = {
-    "evolis": Pair(EvolisDriver, 2, True, "ERR CARD JAM", panels.color_planes),
-    "magicard": Pair(MagicardDriver, 1, False, "CARD JAM", magicard_panels.color_planes),
+    "evolis": Pair(EvolisDriver, 2, True, "ERR CARD JAM", panels.color_planes, _evolis_openings),
+    "magicard": Pair(
+        MagicardDriver, 1, False, "CARD JAM", magicard_panels.color_planes, _magicard_openings
+    ),
 }
 SERIALS = expand_serials("AB-100001..AB-100012")
 
@@ -70,6 +84,9 @@ class Rig:
 
     def next_serial(self) -> str:
         return self.machine.feeder[0].serial
+
+    def openings(self) -> int:
+        return self.pair.openings(self.sim.model)
 
     def card(self, chip: bytes | None = None) -> CardArtwork:
         """The test card in the form this family prints (back side if it can)."""
@@ -328,6 +345,107 @@ async def test_blocking_fault_stops_before_feeding(
     assert rig.machine.cards_fed == 0
     rig.machine.clear(fault)
     assert await rig.driver.print_card(prepared, serial) == Issued(serial)
+
+
+async def opened_ahead(rig: Rig) -> None:
+    """Open the next card as the station does, and let the printer answer."""
+    before = rig.openings()
+    rig.driver.begin_next_card()
+    rig.driver.begin_next_card()  # a second call before the card sends nothing more
+    for _ in range(200):
+        if rig.openings() > before:
+            break
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.02)
+    assert rig.openings() == before + 1, "the opening did not reach the printer ahead"
+
+
+async def test_a_card_opened_ahead_prints_without_opening_again(rig: Rig) -> None:
+    """The opening sent while the station commits feeds nothing, and the next
+    card takes its answer up instead of opening again."""
+    prepared = rig.driver.prepare(rig.card())
+    printed = []
+    for _ in range(2):
+        await opened_ahead(rig)
+        assert rig.machine.cards_fed == len(printed)
+        serial = rig.next_serial()
+        assert await rig.driver.print_card(prepared, serial) == Issued(serial)
+        printed.append(serial)
+    assert rig.openings() == 2
+    assert [c.serial for c in rig.machine.output] == printed
+    assert rig.driver.pending_waiters == 0
+
+
+async def test_an_opening_no_card_follows_is_undone(rig: Rig) -> None:
+    """Abandoned, the opening leaves no blank fed and the printer ready; the
+    next card opens afresh. Abandoning with nothing opened does nothing."""
+    await rig.driver.abandon_next_card()
+    await opened_ahead(rig)
+    await rig.driver.abandon_next_card()
+    assert rig.machine.cards_fed == 0
+    assert rig.driver.pending_waiters == 0
+    if rig.pair.driver is EvolisDriver:
+        assert rig.sim.model.commands_seen[-1] == "Srs"
+        assert not rig.sim.model.in_sequence
+    assert (await rig.driver.status()).state is PrinterState.READY
+    opened = rig.openings()
+    serial = rig.next_serial()
+    assert await rig.driver.print_card(rig.driver.prepare(rig.card()), serial) == Issued(serial)
+    assert rig.openings() == opened + 1
+
+
+async def test_status_undoes_an_opening_first(rig: Rig) -> None:
+    """Asked for its status between cards, the printer is not left mid-opening."""
+    await opened_ahead(rig)
+    assert (await rig.driver.status()).state is PrinterState.READY
+    if rig.pair.driver is EvolisDriver:
+        assert "Srs" in rig.sim.model.commands_seen
+        assert not rig.sim.model.in_sequence
+    serial = rig.next_serial()
+    assert await rig.driver.print_card(rig.driver.prepare(rig.card()), serial) == Issued(serial)
+
+
+async def test_a_fault_found_by_the_opening_stops_before_feeding(rig: Rig) -> None:
+    """A cover opened before the opening went out: the card is a fault with
+    no blank fed, exactly as when the card opens itself."""
+    prepared = rig.driver.prepare(rig.card())
+    serial = rig.next_serial()
+    rig.machine.inject(Fault.COVER_OPEN)
+    await opened_ahead(rig)
+    outcome = await rig.driver.print_card(prepared, serial)
+    assert isinstance(outcome, PrinterFault)
+    assert not outcome.card_fed
+    assert outcome.status.state is PrinterState.COVER_OPEN
+    assert rig.machine.cards_fed == 0
+    rig.machine.clear(Fault.COVER_OPEN)
+    assert await rig.driver.print_card(prepared, serial) == Issued(serial)
+
+
+async def test_an_opening_to_a_silent_printer_is_a_fault_without_a_blank(rig: Rig) -> None:
+    """No answer to the opening: the card is an offline fault with no blank
+    fed, abandoning one raises nothing, and no waiter is left behind."""
+    rig.machine.inject(Fault.SILENT)
+    rig.driver.begin_next_card()
+    await rig.driver.abandon_next_card()
+    rig.driver.begin_next_card()
+    outcome = await rig.driver.print_card(rig.driver.prepare(rig.card()), rig.next_serial())
+    assert isinstance(outcome, PrinterFault)
+    assert not outcome.card_fed
+    assert outcome.status.state is PrinterState.OFFLINE
+    assert rig.machine.cards_fed == 0
+    assert rig.driver.pending_waiters == 0
+
+
+async def test_closing_with_an_opening_in_flight_leaves_no_waiter(rig: Rig) -> None:
+    """A link closed while the opening's answer is awaited waits for nothing."""
+    rig.machine.inject(Fault.SILENT)
+    host = await rig.sim.connect(rig.delivery)
+    fresh = rig.pair.driver(host, rig.driver.options)
+    async with fresh:
+        fresh.begin_next_card()
+        await asyncio.sleep(0.01)
+        assert fresh.pending_waiters == 1
+    assert fresh.pending_waiters == 0
 
 
 async def test_ribbon_running_out_mid_card_spoils_it(duplex_rig: Rig) -> None:
