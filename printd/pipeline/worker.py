@@ -186,6 +186,9 @@ class PrinterWorker:
         self._cards.warm(driver)
         try:
             while not self._stopping:
+                if self._next is None:
+                    # No card in hand follows the last one at once.
+                    await driver.abandon_next_card()
                 if self._next is not None and not self._may_go_on():
                     # Paused, faulted or stopping while the claim was committing.
                     await self._unclaim(self._next)
@@ -210,6 +213,7 @@ class PrinterWorker:
             if self._next is not None:
                 await self._unclaim(self._next)
                 self._next = None
+            await driver.abandon_next_card()
 
     def _may_go_on(self) -> bool:
         """Whether the next card may follow the last one without a fresh look.
@@ -333,6 +337,9 @@ class PrinterWorker:
                 if go_on:
                     # The next card's claim rides in the same commit: one fsync a card.
                     steps.append(lambda s, c: jobflow.claim_next_in(s, c, self.name))
+                    # Meanwhile the printer opens the next card; it feeds no
+                    # blank before print_card, once the claim is committed.
+                    driver.begin_next_card()
                 results = await self._writer.run(*steps)
                 serial = results[0]
                 if go_on:
