@@ -26,10 +26,6 @@ class OpeningAhead(Generic[T]):
     def __init__(self) -> None:
         self._task: asyncio.Task[T] | None = None
 
-    @property
-    def started(self) -> bool:
-        return self._task is not None
-
     def start(self, opening: Callable[[], Awaitable[T]]) -> None:
         """Send the opening now; a second start before it is taken sends nothing."""
         if self._task is None:

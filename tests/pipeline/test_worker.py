@@ -17,7 +17,7 @@ import pytest
 from stations import add_jobs
 
 from drivers.base import DriverOptions
-from drivers.registry import open_driver
+from drivers.registry import open_driver, open_transport
 from printd.config import PrinterSettings, StationSettings
 from printd.pipeline.artwork import make_artwork_source
 from printd.pipeline.cards import CardPreparer
@@ -83,8 +83,9 @@ async def test_the_next_card_opens_while_the_last_one_commits(store: Store, tmp_
     the opening no card follows is undone."""
     url = f"sim://wk-1?blanks={BLANKS}&speed=5000"
     printer_config = PrinterSettings(name="wk-1", url=url, card_timeout_s=5.0)
-    # The simulator exists once the driver first connects; create it now to watch it.
-    model: Any = local.get_or_create("wk-1", "evolis", {"blanks": BLANKS, "speed": "5000"}).model
+    # The simulator the URL names, made as the driver's opener makes it, to watch it.
+    _, simulator = open_transport(url, "evolis")
+    model: Any = simulator.model
     writer = WatchedWriter(store, model)
     cards = CardPreparer(store, make_artwork_source(TemplateLibrary(), None), processes=False)
     ids = add_jobs(store, 3)
