@@ -14,7 +14,6 @@ capacity, daemon CPU <= 2 ms a card, peak RSS <= 100 MB with 100,000 queued.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import os
@@ -32,6 +31,7 @@ from stations import add_jobs, daemon, start_simulator, write_config
 
 from drivers.base import CardArtwork, DriverOptions
 from drivers.registry import open_driver
+from printd.cli.run import run_event_loop
 from printd.pipeline import jobflow
 from printd.pipeline.artwork import parse_card
 from printd.render import TemplateLibrary, render_card
@@ -156,13 +156,21 @@ def sample_artwork() -> CardArtwork:
 
 
 async def capacity(pty: str, cards: int) -> float:
-    """Cards a second one printer does when fed pre-encoded cards back to back."""
+    """Cards a second one printer does when fed pre-encoded cards back to back.
+
+    Run on the daemon's event loop (:func:`calibrated`), so that the printer
+    alone and the station drive it alike.
+    """
     async with open_driver("calibrate", "evolis", f"serial://{pty}", DriverOptions()) as driver:
         prepared = driver.prepare(sample_artwork())
         start = time.perf_counter()
         for _ in range(cards):
             await driver.print_card(prepared, None)
         return cards / (time.perf_counter() - start)
+
+
+def calibrated(pty: str, cards: int = 40) -> float:
+    return run_event_loop(capacity(pty, cards))
 
 
 class Printed:
@@ -240,7 +248,7 @@ def _throughput(
         # Measured before and after the station run, the best rate kept: on a
         # shared machine a burst of other work only ever slows a printer down,
         # and a low capacity would flatter the station.
-        rates = [asyncio.run(capacity(calib.pty, 40))]
+        rates = [calibrated(calib.pty)]
         calib.stop()
         if broker is None:
             config = write_config(work, sims)
@@ -279,7 +287,7 @@ def _throughput(
             printed.close()
             sims1 = sum(proc_stat(s.process.pid)[0] for s in sims)
         calib = start_simulator(work, "calibrate-2", "D-000001..D-000100", speed=speed)
-        rates.append(asyncio.run(capacity(calib.pty, 40)))
+        rates.append(calibrated(calib.pty))
         calib.stop()
         stopped = [
             json.loads(line)

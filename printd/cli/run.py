@@ -6,7 +6,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -22,6 +22,8 @@ from printd.station import Station
 from printd.store import StoreError
 
 SWITCH_INTERVAL_S = 0.001
+
+T = TypeVar("T")
 
 
 def driver_opener(config: PrinterSettings) -> DriverFactory:
@@ -64,7 +66,7 @@ async def run_station(station: Station) -> None:
     await station.run()
 
 
-def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` on uvloop's event loop where it is installed, else asyncio's.
 
     Every reply from every printer is an event-loop turn, some 18 a card.
@@ -75,9 +77,8 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:  # a platform without a uvloop build
-        asyncio.run(main)
-        return
-    uvloop.run(main)
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 @click.command()
