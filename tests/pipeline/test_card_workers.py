@@ -153,7 +153,7 @@ async def test_workers_run_below_the_daemons_priority(workers: CardWorkers) -> N
     for pid in workers.pids():
         assert nice(pid) == min(19, os.nice(0) + WORKER_NICE)
         assert os.sched_getscheduler(pid) == os.SCHED_IDLE
-    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the daemon's own stays as it was
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # only the workers gave way, not the daemon
 
 
 async def test_closing_ends_every_worker(workers: CardWorkers) -> None:
