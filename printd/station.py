@@ -180,7 +180,7 @@ class Station:
                 WirePrinterState(name=w.name, state=w.view.state, paused=w.view.mode == PAUSED)
                 for w in self.workers.values()
             )
-            queued = sum(store.jobs.queued_by_priority().values())
+            queued = store.jobs.queued_count()
             current = (state, printers, queued)
             if current != last:
                 link.set_status(state, printers, queued)  # type: ignore[arg-type]

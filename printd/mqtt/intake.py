@@ -140,7 +140,7 @@ def settle_verdicts(
 ) -> IntakeOutcome:
     """Write each checked message's outcome and receipt; the caller commits."""
     outcome = IntakeOutcome()
-    active = store.jobs.active_count()
+    active = store.jobs.active_count(up_to=max_queue)
     for payload, verdict in checked:
         room = max_queue - active - len(outcome.accepted)
         _settle_one(store, conn, payload, verdict, room, outcome)

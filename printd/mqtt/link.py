@@ -514,10 +514,16 @@ def store_credit(store: Store, max_queue: int) -> Callable[[], int]:
     """
 
     def credit() -> int:
+        # Looked at after every outbox flush, with the queue possibly holding a
+        # large backlog: each count stops as soon as the credit is known to be 0.
         unchecked = store.inbox.count()
-        active = store.jobs.active_count() + unchecked
-        queued = sum(store.jobs.queued_by_priority().values()) + unchecked
-        return max(0, min(max_queue - active, store.ledger.loaded_count() - queued))
+        room = max_queue - unchecked - store.jobs.active_count(up_to=max_queue - unchecked)
+        if room <= 0:
+            return 0
+        free = store.ledger.loaded_count() - unchecked
+        if free <= 0:
+            return 0
+        return max(0, min(room, free - store.jobs.queued_count(up_to=free)))
 
     return credit
 

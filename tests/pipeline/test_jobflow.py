@@ -297,3 +297,42 @@ def test_credit_counts_jobs_received_but_not_yet_checked(store: Store) -> None:
     with store.transaction() as conn:
         store.inbox.remove(conn, [row_id for row_id, _ in store.inbox.oldest(10)])
     assert credit() == 9
+
+
+def test_credit_stops_counting_early_yet_equals_the_plain_formula(store: Store) -> None:
+    """Counts stop at the bound that decides the credit; the answer is unchanged."""
+    from printd.mqtt.link import store_credit
+
+    def plain(max_queue: int) -> int:
+        unchecked = store.inbox.count()
+        active = store.jobs.active_count() + unchecked
+        queued = store.jobs.queued_count() + unchecked
+        return max(0, min(max_queue - active, store.ledger.loaded_count() - queued))
+
+    seen = set()
+    for step in range(30):
+        add_job(store, f"j{step}")
+        if step % 4 == 0:
+            claim = jobflow.claim_next(store, "p1")
+            assert claim is not None
+            jobflow.record_issued(store, claim, None)
+        if step % 7 == 0:
+            with store.transaction() as conn:
+                store.inbox.add(conn, [b"{}"])
+        for max_queue in (1, 5, 12, 25, 500):
+            expected = plain(max_queue)
+            assert store_credit(store, max_queue)() == expected, (step, max_queue)
+            seen.add(expected > 0)
+    assert seen == {True, False}  # both sides of every early stop were walked
+
+
+def test_bounded_job_counts(store: Store) -> None:
+    for n in range(5):
+        add_job(store, f"j{n}")
+    assert jobflow.claim_next(store, "p1") is not None
+    assert store.jobs.queued_count() == 4
+    assert store.jobs.queued_count(up_to=3) == 3
+    assert store.jobs.queued_count(up_to=9) == 4
+    assert store.jobs.active_count() == 5
+    assert store.jobs.active_count(up_to=2) == 2
+    assert store.jobs.active_count(up_to=-1) == 0
