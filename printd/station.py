@@ -107,7 +107,7 @@ class Station:
                         self._outcome_committed,
                         writer=writer,
                     )
-            self.link = self._make_link(store)
+            self.link = self._make_link(store, writer)
             async with asyncio.TaskGroup() as group:
                 tasks = [
                     group.create_task(worker.run(), name=f"printer:{name}")
@@ -146,7 +146,7 @@ class Station:
             store.close()
             self.store = None
 
-    def _make_link(self, store: Store) -> RegistryLink | None:
+    def _make_link(self, store: Store, writer: StoreWriter) -> RegistryLink | None:
         if not self.settings.mqtt.enabled:
             log.warning("mqtt_disabled", detail="no registry link: jobs arrive by no route")
             return None
@@ -162,6 +162,7 @@ class Station:
             commands=commands,
             card_validator=self._card_validator,
             on_job=lambda _job_id: self.wake.set(),
+            outbox_writes=writer.writes,
         )
 
     def _outcome_committed(self) -> None:

@@ -58,7 +58,7 @@ from printd.mqtt import fast_publish, manual_ack
 from printd.mqtt.checkpool import CheckPool
 from printd.mqtt.checks import CardValidator, CheckerSpec, no_card_checks
 from printd.mqtt.intake import Intake, IntakeOutcome
-from printd.mqtt.outbox import FLUSH_INTERVAL_S, OutboxFlusher
+from printd.mqtt.outbox import FLUSH_INTERVAL_S, OutboxFlusher, StoreWrites
 from printd.mqtt.topics import Topics
 from printd.signing import Signer, SigningError, Verifier
 from printd.store import Store
@@ -103,7 +103,12 @@ class RegistryLink:
         on_job: Callable[[str], None] = lambda job_id: None,
         clock: Callable[[], datetime] = now_utc,
         command_timeout_s: float = 30.0,
+        outbox_writes: StoreWrites | None = None,
     ) -> None:
+        """``outbox_writes`` runs the outbox's marks inside a transaction it
+        commits: the station hands its store writer, so marking a batch sent
+        rides in a commit the printers make anyway. Without it the marks are
+        committed on their own in the intake thread."""
         self._settings = settings
         self._mqtt = settings.mqtt
         self._store = store
@@ -126,7 +131,9 @@ class RegistryLink:
         self._check_wake = asyncio.Event()
         self._absorbing = False
         self._check_lock = asyncio.Lock()
-        self.flusher = OutboxFlusher(store, signer, self.topics, writes=self.intake.in_thread)
+        self.flusher = OutboxFlusher(
+            store, signer, self.topics, writes=outbox_writes or self._write_in_intake_thread
+        )
         self.connected = asyncio.Event()
         self.connections = 0
         self._state: StationState = "online"
@@ -137,6 +144,13 @@ class RegistryLink:
         self._last_credit: int | None = None
         self._credit_sent_at = 0.0
         self._seen_commands: OrderedDict[str, None] = OrderedDict()
+
+    async def _write_in_intake_thread(self, write: Callable[[Store], None]) -> None:
+        def committed(store: Store) -> None:
+            with store.transaction():
+                write(store)
+
+        await self.intake.in_thread(committed)
 
     # ------------------------------------------------------------ public API
 

@@ -28,6 +28,9 @@ from printd.store import OutboxMessage, Store
 # marking it sent); a result reaches the registry at most this much later.
 FLUSH_INTERVAL_S = 0.05
 
+# Runs a write to the store elsewhere and commits it: ``await writes(write)``.
+StoreWrites = Callable[[Callable[[Store], None]], Awaitable[None]]
+
 
 class OutboxFlusher:
     def __init__(
@@ -40,11 +43,13 @@ class OutboxFlusher:
         publish_timeout_s: float = 10.0,
         idle_poll_s: float = 1.0,
         flush_interval_s: float = FLUSH_INTERVAL_S,
-        writes: Callable[[Callable[[Store], None]], Awaitable[None]] | None = None,
+        writes: StoreWrites | None = None,
     ) -> None:
-        """``writes``: runs a store write elsewhere (the link's intake thread), so
-        a long intake commit holding SQLite's write lock never stalls the event
-        loop; by default the write runs here, on ``store``."""
+        """``writes``: runs a store write elsewhere, inside a transaction it opens
+        and commits (the station's store writer, where the marks share the
+        printers' commits), so that a long commit holding SQLite's write lock
+        never stalls the event loop; by default the write runs here, on
+        ``store``, in a transaction of its own."""
         self._store = store
         self._writes = writes
         self._signer = signer
@@ -87,11 +92,11 @@ class OutboxFlusher:
 
     async def _mark_sent(self, seqs: list[int]) -> None:
         def mark(store: Store) -> None:
-            with store.transaction():
-                store.outbox.mark_sent(seqs)
+            store.outbox.mark_sent(seqs)
 
         if self._writes is None:
-            mark(self._store)
+            with self._store.transaction():
+                mark(self._store)
         else:
             await self._writes(mark)
 

@@ -10,6 +10,10 @@ a batch costs one fsync and one failing step changes nothing of the others.
 
 A caller's ``await`` returns only after the commit: nothing goes to a
 printer or to the registry that is not in the store first, as before.
+
+The outbox marks the messages the broker acknowledged through here too
+(:meth:`StoreWriter.writes`): while printers finish cards, the mark rides in
+their next commit instead of costing an fsync of its own.
 """
 
 from __future__ import annotations
@@ -84,6 +88,14 @@ class StoreWriter:
         request = _Request(steps, loop, loop.create_future())
         self._requests.put(request)
         return await request.future
+
+    async def writes(self, write: Callable[[Store], None]) -> None:
+        """Run ``write`` in a transaction of the writer (the shape the outbox takes).
+
+        It shares a commit with whatever the printers asked for meanwhile:
+        while cards are printing, it costs no fsync of its own.
+        """
+        await self.run(lambda store, _conn: write(store))
 
     def close(self) -> None:
         """Finish what was asked, then stop the thread and close the connection."""

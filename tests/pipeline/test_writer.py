@@ -128,3 +128,35 @@ async def test_a_failing_transaction_alone_changes_nothing(store: Store) -> None
         assert writer.commits == 2
     finally:
         writer.close()
+
+
+async def test_outbox_marks_share_a_commit_with_the_printers(store: Store) -> None:
+    """A mark from the outbox that waits behind a commit goes out in the next
+    one with the printers' transactions: it costs no commit of its own."""
+    from printd.messages import outbox_body
+
+    with store.transaction() as conn:
+        seq = store.outbox.enqueue(conn, "results", outbox_body("result", **_expired("j-x")))
+    writer = StoreWriter(store)
+    try:
+        release = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        busy = writer.run(
+            lambda s, c: asyncio.run_coroutine_threadsafe(release.wait(), loop).result(5)
+        )
+        busy_task = asyncio.ensure_future(busy)
+        await asyncio.sleep(0.05)  # the writer is inside the first transaction
+        claim = asyncio.ensure_future(writer.run(lambda s, c: jobflow.claim_next_in(s, c, "p1")))
+        mark = asyncio.ensure_future(writer.writes(lambda s: s.outbox.mark_sent([seq])))
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(busy_task, claim, mark)
+        assert store.outbox.depth() == 0
+        assert state(store, "job-00000") is JobState.PRINTING
+        assert (writer.transactions, writer.commits) == (3, 2)
+    finally:
+        writer.close()
+
+
+def _expired(job_id: str) -> dict[str, object]:
+    return {"job_id": job_id, "outcome": "expired", "at": "2026-11-29T00:00:00Z"}
