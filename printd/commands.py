@@ -52,9 +52,13 @@ def inventory_body(store: Store, conn: sqlite3.Connection | None = None) -> dict
     )
 
 
-def publish_inventory(store: Store) -> int:
+def publish_inventory(store: Store, body: dict[str, Any] | None = None) -> int:
+    """Queue the retained inventory: ``body`` when the caller just built it
+    (counting a large storeroom takes a while), else counted now."""
     with store.transaction() as conn:
-        return store.outbox.enqueue(conn, INVENTORY, inventory_body(store, conn), retain=True)
+        return store.outbox.enqueue(
+            conn, INVENTORY, body or inventory_body(store, conn), retain=True
+        )
 
 
 class StationCommands:

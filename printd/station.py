@@ -14,11 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import timedelta
 
-from printd import reports
-from printd.commands import StationCommands, inventory_body, publish_inventory
+from printd.commands import StationCommands
 from printd.config import PrinterSettings, Settings
+from printd.housekeeping import Housekeeping
 from printd.logs import get_logger
 from printd.messages import PrinterState as WirePrinterState
 from printd.metrics import StationMetrics
@@ -31,13 +30,11 @@ from printd.pipeline.writer import StoreWriter
 from printd.sdnotify import SystemdNotifier
 from printd.signing import Signer, Verifier
 from printd.store import Store
-from printd.store.clock import stamp, utc_now
-from printd.supplies import supply_warnings
+from printd.store.clock import stamp
 
 log = get_logger("printd.station")
 
 CONTROL_POLL_S = 0.5
-HOUSEKEEPING_S = 10.0
 STATUS_POLL_S = 1.0
 FLUSH_ON_STOP_S = 5.0
 MODES = {"pause": PAUSED, "resume": ACTIVE, "drain": DRAINING}
@@ -67,12 +64,10 @@ class Station:
         self.workers: dict[str, PrinterWorker] = {}
         self.ready = asyncio.Event()
         self.metrics = StationMetrics(settings.station.state_dir)
-        self._warned: set[tuple[str, str | None]] = set()
         self._signer = signer
         self._verifier = verifier
         self._card_validator = card_validator
         self.link: RegistryLink | None = None
-        self._last_inventory: object = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -244,49 +239,7 @@ class Station:
                 self.wake.set()
             await asyncio.sleep(CONTROL_POLL_S)
 
-    def _check_supplies(self, store: Store) -> None:
-        """Raise each supply warning once when it starts; forget it once it clears."""
-        current = supply_warnings(store, self.settings.station.low_stock_threshold)
-        keys = {(w.code, w.printer) for w in current}
-        new = [w for w in current if (w.code, w.printer) not in self._warned]
-        if new:
-            with store.transaction() as conn:
-                for warning in new:
-                    reports.event(
-                        store,
-                        conn,
-                        warning.code,
-                        warning.message,
-                        severity="warning",
-                        printer=warning.printer,
-                    )
-        self._warned = keys
-
-    def _publish_inventory_if_changed(self, store: Store) -> None:
-        """Retained inventory on MQTT whenever the blanks or ribbons changed."""
-        if self.link is None:
-            return
-        current = {k: v for k, v in inventory_body(store).items() if k != "at"}
-        if current != self._last_inventory:
-            publish_inventory(store)
-            self._last_inventory = current
-            self.link.notify_outbox()
-
     async def _housekeeping(self, store: Store) -> None:
-        """Report expired jobs, purge payloads and sent messages past retention, watch supplies."""
-        while not self._stop.is_set():
-            expired = jobflow.expire_due(store)
-            if expired:
-                log.info("jobs_expired", jobs=len(expired))
-            retention = timedelta(days=self.settings.station.retention_days)
-            keep_sent = timedelta(hours=self.settings.mqtt.keep_sent_h)
-            with store.transaction() as conn:
-                purged = store.jobs.purge_payloads(conn, utc_now() - retention)
-                store.outbox.forget_sent(conn, utc_now() - keep_sent)
-            if purged:
-                log.info("payloads_purged", jobs=purged)
-            self._check_supplies(store)
-            self._publish_inventory_if_changed(store)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(HOUSEKEEPING_S):
-                    await self._stop.wait()
+        """Expired jobs, retention purges, supply warnings and the inventory, off the loop."""
+        housekeeping = Housekeeping(store, self.settings, inventory=self.link is not None)
+        await housekeeping.run(self._stop, self._outcome_committed)
