@@ -57,7 +57,10 @@ def publish_inventory(store: Store, body: dict[str, Any] | None = None) -> int:
     (counting a large storeroom takes a while), else counted now."""
     with store.transaction() as conn:
         return store.outbox.enqueue(
-            conn, INVENTORY, body or inventory_body(store, conn), retain=True
+            conn,
+            INVENTORY,
+            inventory_body(store, conn) if body is None else body,
+            retain=True,
         )
 
 

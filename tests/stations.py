@@ -13,6 +13,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -106,6 +107,26 @@ def artwork_png(label: str = "printd") -> str:
         image.save(out, "PNG")
         _ARTWORK_CACHE[label] = base64.b64encode(out.getvalue()).decode()
     return _ARTWORK_CACHE[label]
+
+
+def accept_job(
+    store: Store,
+    conn: sqlite3.Connection,
+    job_id: str,
+    *,
+    not_after: datetime | None = None,
+) -> None:
+    """One queued job with an empty card, in the caller's transaction (for ledger
+    and upkeep tests, where the card itself plays no part)."""
+    store.jobs.accept(
+        conn,
+        job_id=job_id,
+        priority="normal",
+        not_after=not_after or datetime.now(UTC) + timedelta(days=1),
+        payload=b"{}",
+        content_hash="h",
+        key_id="k",
+    )
 
 
 def add_jobs(

@@ -2,9 +2,9 @@
 
 import io
 import sqlite3
-from datetime import UTC, datetime, timedelta
 
 import pytest
+from stations import accept_job
 
 from printd.serials import parse_serials
 from printd.store import LedgerError, Store
@@ -13,24 +13,12 @@ from printd.store.ledger import SHELF
 BOX = parse_serials(["AB-100001..AB-100500"])
 
 
-def _add_job(store: Store, conn: sqlite3.Connection, job_id: str) -> None:
-    store.jobs.accept(
-        conn,
-        job_id=job_id,
-        priority="normal",
-        not_after=datetime.now(UTC) + timedelta(days=1),
-        payload=b"{}",
-        content_hash="h",
-        key_id="k",
-    )
-
-
 def test_receive_load_issue_spoil_void_balance(store: Store) -> None:
     """A day's work keeps received = issued + spoiled + voided + missing + in stock + loaded."""
     store.ledger.receive("BOX-1", BOX, "sri")
     store.ledger.load("p1", BOX[:100], "sri")
     with store.transaction() as conn:
-        _add_job(store, conn, "job-1")
+        accept_job(store, conn, "job-1")
         serial = store.ledger.reserve(conn, "p1", "job-1", "station")
         assert serial == BOX[0]
         store.ledger.issue(conn, serial, "job-1", "station")
@@ -64,7 +52,7 @@ def test_feeder_order_decides_which_blank_is_reserved(store: Store) -> None:
     store.ledger.receive("B", BOX[:10], "t")
     store.ledger.load("p1", [BOX[5], BOX[2]], "t")
     with store.transaction() as conn:
-        _add_job(store, conn, "j")
+        accept_job(store, conn, "j")
         assert store.ledger.reserve(conn, "p1", "j", "station") == BOX[5]
         with pytest.raises(LedgerError, match="already has blank"):
             store.ledger.reserve(conn, "p1", "j", "station")
@@ -77,7 +65,7 @@ def test_a_job_gets_one_issued_blank_only(store: Store) -> None:
     store.ledger.receive("B", BOX[:10], "t")
     store.ledger.load("p1", BOX[:10], "t")
     with store.transaction() as conn:
-        _add_job(store, conn, "j")
+        accept_job(store, conn, "j")
         first = store.ledger.reserve(conn, "p1", "j", "station")
         store.ledger.issue(conn, first, "j", "station")
         second = store.ledger.reserve(conn, "p1", "j", "station")

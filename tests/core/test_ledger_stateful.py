@@ -8,12 +8,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from stations import accept_job
 
 from printd.store import LedgerError, Store
 from printd.store.ledger import SHELF, BlankState
@@ -136,15 +136,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def _reserve(self, conn: sqlite3.Connection, printer: str) -> tuple[str, str]:
         job_id = f"J{self.next_job}"
         self.next_job += 1
-        self.store.jobs.accept(
-            conn,
-            job_id=job_id,
-            priority="normal",
-            not_after=datetime.now(UTC) + timedelta(days=1),
-            payload=b"{}",
-            content_hash="h",
-            key_id="k",
-        )
+        accept_job(self.store, conn, job_id)
         return self.store.ledger.reserve(conn, printer, job_id, "station"), job_id
 
     def _settle(self, conn: sqlite3.Connection, serial: str, job_id: str, outcome: str) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from stations import accept_job
 
 from printd.config import Settings, StationSettings
 from printd.housekeeping import Housekeeping
@@ -19,26 +20,14 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(station=StationSettings(state_dir=tmp_path / "state", low_stock_threshold=5))
 
 
-def queue_job(store: Store, job_id: str, not_after: datetime) -> None:
-    with store.transaction() as conn:
-        store.jobs.accept(
-            conn,
-            job_id=job_id,
-            priority="normal",
-            not_after=not_after,
-            payload=b"{}",
-            content_hash="h",
-            key_id="k",
-        )
-
-
 async def test_a_pass_expires_warns_and_publishes_the_inventory(tmp_path: Path) -> None:
     """One pass: the expired job reported, the low stock raised once, the inventory
     queued; the loop is told, and a second pass with nothing new queues nothing."""
     with Store.open(tmp_path / "state", daemon=True) as store:
         store.ledger.receive("BOX-1", parse_serials(["AB-1..AB-3"]), "t")
-        queue_job(store, "late", datetime.now(UTC) - timedelta(seconds=1))
-        queue_job(store, "fine", datetime.now(UTC) + timedelta(days=1))
+        with store.transaction() as conn:
+            accept_job(store, conn, "late", not_after=datetime.now(UTC) - timedelta(seconds=1))
+            accept_job(store, conn, "fine")
         stop = asyncio.Event()
         told: list[int] = []
 
